@@ -1,0 +1,155 @@
+"""vocab's tables: users, their words (with the spaced-repetition schedule) and refresh tokens.
+
+Constraints live here so that the database schema, the Aerich migrations and the Pydantic
+models generated from these classes all agree.
+"""
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+from tortoise.validators import MaxValueValidator, MinValueValidator
+
+
+class State(StrEnum):
+    """Where a word stands in spaced repetition (`new` until its first review)."""
+
+    NEW = "new"
+    LEARNING = "learning"
+    REVIEW = "review"
+    RELEARNING = "relearning"
+
+
+class Rating(StrEnum):
+    """How well a learner recalled a word."""
+
+    AGAIN = "again"
+    HARD = "hard"
+    GOOD = "good"
+    EASY = "easy"
+
+
+class User(Model):
+    """A learner; deleting one deletes their words and tokens."""
+
+    id = fields.IntField(primary_key=True)
+    # Stored lower-cased, so uniqueness is case-insensitive on every database.
+    email = fields.CharField(max_length=320, unique=True)
+    # argon2id, never leaves the server.
+    password_hash = fields.CharField(max_length=255)
+    # The recall probability FSRS schedules for (0.7–0.99).
+    desired_retention = fields.FloatField(
+        default=0.9, validators=[MinValueValidator(0.7), MaxValueValidator(0.99)]
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    words: fields.ReverseRelation["Word"]
+    reviews: fields.ReverseRelation["Review"]
+    refresh_tokens: fields.ReverseRelation["RefreshToken"]
+
+    class Meta:
+        table = "users"
+
+    class PydanticMeta:
+        exclude = ("password_hash", "words", "reviews", "refresh_tokens")
+
+
+class Word(Model):
+    """A word a user is learning, with its FSRS schedule."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="words", on_delete=fields.CASCADE
+    )
+    word = fields.CharField(max_length=100)
+    # `word` case-folded: the key of the one-word-per-user-and-language rule and of `sort=word`.
+    # Case-folding can lengthen a string (ß -> ss), hence the extra room.
+    word_key = fields.CharField(max_length=300)
+    definition = fields.CharField(max_length=1000)
+    example = fields.CharField(max_length=1000, null=True)
+    # "" when the word has no language: NULLs never collide in a unique index, "" does.
+    language = fields.CharField(max_length=16, default="")
+    # The learner's own rating of how hard the word is.
+    difficulty = fields.SmallIntField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    # Tags joined by single spaces with a space on either end (" verb b1 "), so that a tag
+    # filter is one indexable LIKE '% tag %' on every database; tags never contain spaces.
+    tags = fields.CharField(max_length=700, default=" ")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    # The FSRS schedule. A new word is due at once.
+    state = fields.CharEnumField(State, max_length=10, default=State.NEW)
+    due_at = fields.DatetimeField()
+    stability = fields.FloatField(null=True)
+    # FSRS' own difficulty (1–10), not the learner's `difficulty`.
+    fsrs_difficulty = fields.FloatField(null=True)
+    # FSRS' position in the (re)learning steps.
+    step = fields.SmallIntField(null=True)
+    reps = fields.IntField(default=0)
+    lapses = fields.IntField(default=0)
+    last_reviewed_at = fields.DatetimeField(null=True)
+
+    reviews: fields.ReverseRelation["Review"]
+
+    class Meta:
+        table = "words"
+        unique_together = (("user", "word_key", "language"),)
+        indexes = (("user", "created_at"), ("user", "due_at"))
+
+
+class Review(Model):
+    """One review of a word, with the schedule before and after it (enough to replay it)."""
+
+    id = fields.IntField(primary_key=True)
+    word: fields.ForeignKeyRelation[Word] = fields.ForeignKeyField(
+        "models.Word", related_name="reviews", on_delete=fields.CASCADE
+    )
+    # The owner again, so that statistics need no join and go with the user.
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="reviews", on_delete=fields.CASCADE
+    )
+    rating = fields.CharEnumField(Rating, max_length=5)
+    reviewed_at = fields.DatetimeField()
+    # The UTC calendar day of `reviewed_at`: daily counts and streaks group by it on every
+    # database without dialect-specific date functions.
+    reviewed_on = fields.DateField()
+    duration_ms = fields.IntField(null=True)
+
+    state_before = fields.CharEnumField(State, max_length=10)
+    step_before = fields.SmallIntField(null=True)
+    stability_before = fields.FloatField(null=True)
+    difficulty_before = fields.FloatField(null=True)
+    due_before = fields.DatetimeField()
+    last_reviewed_before = fields.DatetimeField(null=True)
+
+    state_after = fields.CharEnumField(State, max_length=10)
+    step_after = fields.SmallIntField(null=True)
+    stability_after = fields.FloatField()
+    difficulty_after = fields.FloatField()
+    due_after = fields.DatetimeField()
+
+    class Meta:
+        table = "reviews"
+        indexes = (("word", "reviewed_at"), ("user", "reviewed_on"))
+
+
+class RefreshToken(Model):
+    """One issued refresh token, known by its JWT id only (a dump of this table logs no one in)."""
+
+    # The token's `jti`; the token itself is a signed JWT that is never stored.
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="refresh_tokens", on_delete=fields.CASCADE
+    )
+    # One login: every token rotated from the same sign-in shares it.
+    family = fields.UUIDField(db_index=True)
+    expires_at = fields.DatetimeField()
+    # Set when the token was exchanged; presenting it again is reuse.
+    used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "refresh_tokens"
