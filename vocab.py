@@ -9,10 +9,13 @@ migrations and exits. The HTTP contract is documented in the OpenAPI schema at /
 import asyncio
 import csv
 import io
+import json
 import logging
+import math
 import re
 import secrets
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,9 +26,11 @@ from pathlib import Path
 from time import perf_counter
 from typing import Annotated, Any, Literal
 
+import asyncpg
 import fsrs
+import limits
 from aerich import Command
-from fastapi import Depends, FastAPI, HTTPException, Query, Response, UploadFile, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -35,6 +40,9 @@ from fastapi_offline import FastAPIOffline
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import (
@@ -46,15 +54,17 @@ from pydantic import (
     SecretStr,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import Tortoise, connections, timezone
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.contrib.fastapi import RegisterTortoise
 from tortoise.contrib.pydantic import pydantic_model_creator
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import DBConnectionError, IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
@@ -100,6 +110,22 @@ class Settings(BaseSettings):
     ARGON2_TIME_COST: int = Field(default=2, ge=1)
     ARGON2_PARALLELISM: int = Field(default=1, ge=1)
     MAX_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
+    RATE_LIMIT_LOGIN: str = "5/minute"
+    RATE_LIMIT_REGISTER: str = "10/hour"
+    #: Where rate-limit counters live: per process by default; `redis://host:6379` shares them
+    #: between workers and replicas.
+    RATE_LIMIT_STORAGE: str = "memory://"
+    #: asyncpg pool size per worker, and how long to wait for the database before answering 503.
+    DATABASE_POOL_SIZE: int = Field(default=10, ge=2, le=100)
+    DATABASE_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=120)
+    LOG_FORMAT: Literal["json", "text"] = "json"
+
+    @field_validator("RATE_LIMIT_LOGIN", "RATE_LIMIT_REGISTER")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip().lower() != "off":
+            limits.parse(value)  # raises ValueError on e.g. "5 per fortnight"
+        return value.strip()
 
     @model_validator(mode="after")
     def _check_production(self) -> "Settings":
@@ -145,18 +171,57 @@ def check_secret(key: str) -> None:
         raise ValueError("SECRET_KEY is a well-known or trivial value")
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, with the request fields the access log adds."""
+
+    FIELDS = ("request_id", "user_id", "method", "path", "status", "duration_ms", "client")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
 settings = Settings()
-logging.basicConfig(
-    level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+log_handler = logging.StreamHandler()
+log_handler.setFormatter(
+    JsonFormatter()
+    if settings.LOG_FORMAT == "json"
+    else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 )
+logging.basicConfig(level=settings.LOG_LEVEL, handlers=[log_handler])
 logger = logging.getLogger("vocab")
+access_log = logging.getLogger("vocab.access")
 logging.getLogger("tortoise").setLevel(logging.WARNING)  # it logs its whole config at start
 
 # --- Database ---
 
 DIALECT = "sqlite" if settings.DATABASE_URL.startswith("sqlite") else "postgres"
+
+
+def database_connection() -> dict[str, Any]:
+    """DATABASE_URL as Tortoise connection settings, with bounded waits on PostgreSQL."""
+    connection = expand_db_url(settings.DATABASE_URL)
+    if DIALECT == "postgres":
+        credentials = connection["credentials"]
+        credentials.setdefault("minsize", 1)
+        credentials.setdefault("maxsize", settings.DATABASE_POOL_SIZE)
+        # An unreachable or hung database must give a quick 503, not a request that hangs.
+        credentials.setdefault("timeout", settings.DATABASE_TIMEOUT_SECONDS)
+        credentials.setdefault("command_timeout", 3 * settings.DATABASE_TIMEOUT_SECONDS)
+    return connection
+
+
 TORTOISE_ORM: dict[str, Any] = {
-    "connections": {"default": settings.DATABASE_URL},
+    "connections": {"default": database_connection()},
     "apps": {"models": {"models": ["models", "aerich.models"], "default_connection": "default"}},
     "use_tz": True,
     "timezone": "UTC",
@@ -238,6 +303,53 @@ REFRESH_ERROR = HTTPException(
     detail="Invalid refresh token",
     headers={"WWW-Authenticate": "Bearer"},
 )
+
+# Failed sign-ins are counted per email and per client, registrations per client. The counters
+# live in RATE_LIMIT_STORAGE: this process's memory by default (each worker or replica counts
+# on its own, so N replicas allow up to N times the limit), or Redis shared by all of them.
+rate_storage = storage_from_string(
+    "async+" + settings.RATE_LIMIT_STORAGE,
+    # redis-py, already a dependency, rather than limits' default Redis client
+    **({"implementation": "redispy"} if settings.RATE_LIMIT_STORAGE.startswith("redis") else {}),
+)
+rate_limiter = MovingWindowRateLimiter(rate_storage)
+
+
+def rate_limit(value: str) -> limits.RateLimitItem | None:
+    """A limit such as "5/minute", or None when it is "off"."""
+    return None if value.lower() == "off" else limits.parse(value)
+
+
+LOGIN_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN)
+REGISTER_LIMIT = rate_limit(settings.RATE_LIMIT_REGISTER)
+
+
+async def ensure_not_limited(limit: limits.RateLimitItem | None, *keys: str) -> None:
+    """429 with Retry-After when any key has used up its limit."""
+    if limit is None:
+        return
+    for key in keys:
+        if not await rate_limiter.test(limit, key):
+            stats = await rate_limiter.get_window_stats(limit, key)
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=f"Too many attempts; try again in {retry_after} seconds",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+
+async def count_attempt(limit: limits.RateLimitItem | None, *keys: str) -> None:
+    """Count one attempt against each key's limit."""
+    if limit is not None:
+        for key in keys:
+            await rate_limiter.hit(limit, key)
+
+
+def client_address(request: Request) -> str:
+    """The client's IP (behind a proxy, uvicorn's --proxy-headers makes it the real one)."""
+    return request.client.host if request.client else "unknown"
+
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
@@ -324,7 +436,9 @@ async def spend_refresh_token(token: str) -> RefreshToken:
     raise REFRESH_ERROR
 
 
-async def get_current_user(token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+async def get_current_user(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
     """The user named by a valid access token, who must still exist."""
     if token is None:
         raise CREDENTIALS_ERROR
@@ -332,6 +446,7 @@ async def get_current_user(token: Annotated[str | None, Depends(oauth2_scheme)])
     user = await User.get_or_none(id=int(claims["sub"]))
     if user is None:
         raise CREDENTIALS_ERROR
+    request.state.user_id = user.id  # for the access log
     return user
 
 
@@ -757,7 +872,8 @@ async def record_review(word_id: int, user: User, body: ReviewCreate) -> tuple[R
             due_after=after.due,
         )
         await review.save()
-        word.lapses += body.rating == Rating.AGAIN and word.state == State.REVIEW
+        if body.rating == Rating.AGAIN and word.state == State.REVIEW:
+            word.lapses += 1
         word.reps += 1
         word.state = review.state_after
         word.step = after.step
@@ -765,8 +881,21 @@ async def record_review(word_id: int, user: User, body: ReviewCreate) -> tuple[R
         word.fsrs_difficulty = after.difficulty
         word.due_at = after.due
         word.last_reviewed_at = now
-        await word.save()
+        await word.save(update_fields=SCHEDULE_COLUMNS)
     return review, word
+
+
+SCHEDULE_COLUMNS = [
+    "state",
+    "step",
+    "stability",
+    "fsrs_difficulty",
+    "due_at",
+    "reps",
+    "lapses",
+    "last_reviewed_at",
+    "updated_at",
+]
 
 
 def due_words(user: User, now: datetime) -> Any:
@@ -894,6 +1023,8 @@ app = FastAPIOffline(
     summary="Learn words with spaced repetition.",
     version="1.0.0",
     lifespan=lifespan,
+    # Any request can meet an oversized body or an unreachable database.
+    responses=error_responses(413, 503),
 )
 app.add_middleware(
     CORSMiddleware,
@@ -906,9 +1037,50 @@ app.add_middleware(
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+REQUESTS = Counter(
+    "vocab_http_requests_total", "HTTP requests by route template", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "vocab_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+#: Headers an API response should carry: no MIME sniffing, no framing, no referrer leaks.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+DATABASE_DOWN = (
+    OSError,  # includes connection refused and timeouts
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error (or what caused it) means the database cannot be reached."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DATABASE_DOWN):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/words/{word_id}`), never the raw path."""
+    route = scope.get("route")
+    return getattr(route, "path_format", None) or "unmatched"
+
+
 class RequestContextMiddleware:
-    """Tag every response with X-Request-ID, log one line per request, and turn crashes into
-    a bare 500 (no traceback or SQL reaches the client)."""
+    """Tag every response with X-Request-ID and security headers, log one line and count one
+    metric per request, and turn failures into bare JSON errors: 503 when the database is
+    unreachable, 500 otherwise (no traceback or SQL reaches the client)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -919,35 +1091,56 @@ class RequestContextMiddleware:
             return
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = perf_counter()
         response_status = 0
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal response_status
             if message["type"] == "http.response.start":
                 response_status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(SECURITY_HEADERS)
                 message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            logger.exception("unhandled error, request %s", request_id)
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
             if response_status:  # the response has begun: all we can do is cut it short
                 raise
-            crash = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
-            await crash(scope, receive, send_with_id)
+            if database_unavailable(exc):
+                logger.warning("database unavailable: %r", exc, extra={"request_id": request_id})
+                failure = JSONResponse(
+                    {"detail": "The database is unavailable; try again shortly"},
+                    status_code=503,
+                    headers={"Retry-After": "5"},
+                )
+            else:
+                logger.exception("unhandled error", extra={"request_id": request_id})
+                failure = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+            await failure(scope, receive, send_with_headers)
         finally:
-            logger.info(
-                "%s %s %d %.1fms request_id=%s",
+            duration = perf_counter() - started
+            route = route_template(scope)
+            REQUESTS.labels(scope["method"], route, str(response_status)).inc()
+            LATENCY.labels(scope["method"], route).observe(duration)
+            access_log.info(
+                "%s %s %d",
                 scope["method"],
                 scope["path"],
                 response_status,
-                (perf_counter() - started) * 1000,
-                request_id,
+                extra={
+                    "request_id": request_id,
+                    "user_id": state.get("user_id"),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": response_status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "client": (scope.get("client") or ("unknown",))[0],
+                },
             )
 
 
@@ -1028,6 +1221,17 @@ async def read_health() -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+@app.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def read_metrics() -> Response:
+    """Prometheus metrics: request counts and latency histograms by route."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 # --- Auth ---
 
 
@@ -1035,10 +1239,13 @@ async def read_health() -> JSONResponse:
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
     tags=["auth"],
-    responses=error_responses(409),
+    responses=error_responses(409, 429),
 )
-async def register(body: UserCreate) -> UserOut:  # type: ignore[valid-type]
+async def register(body: UserCreate, request: Request) -> UserOut:  # type: ignore[valid-type]
     """Create an account."""
+    client = f"register:{client_address(request)}"
+    await ensure_not_limited(REGISTER_LIMIT, client)
+    await count_attempt(REGISTER_LIMIT, client)
     email = body.email.lower()
     if await User.exists(email=email):
         raise HTTPException(status.HTTP_409_CONFLICT, detail="Email already registered")
@@ -1048,14 +1255,20 @@ async def register(body: UserCreate) -> UserOut:  # type: ignore[valid-type]
     return await UserOut.from_tortoise_orm(user)
 
 
-@app.post("/auth/token", tags=["auth"], responses=error_responses(401))
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenPair:
+@app.post("/auth/token", tags=["auth"], responses=error_responses(401, 429))
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
+) -> TokenPair:
     """Sign in with email (as `username`) and password; returns an access and a refresh token."""
-    user = await User.get_or_none(email=form.username.strip().lower())
+    email = form.username.strip().lower()
+    counters = (f"login-email:{email}", f"login-client:{client_address(request)}")
+    await ensure_not_limited(LOGIN_LIMIT, *counters)
+    user = await User.get_or_none(email=email)
     valid, new_hash = await verify_password(
         form.password, user.password_hash if user else DUMMY_HASH
     )
     if user is None or not valid:
+        await count_attempt(LOGIN_LIMIT, *counters)
         raise LOGIN_ERROR
     if new_hash:  # the hash parameters were raised since this password was set
         user.password_hash = new_hash
@@ -1192,8 +1405,9 @@ async def update_word(word_id: WordId, body: WordUpdate, user: CurrentUser) -> W
     changes = word_fields(body.model_dump(exclude_unset=True))
     if changes:
         word.update_from_dict(changes)
+        # Only the changed columns: a review running meanwhile keeps its schedule update.
         async with conflict_as_409(WORD_CONFLICT):
-            await word.save()
+            await word.save(update_fields=[*changes, "updated_at"])
     return WordOut.of(word)
 
 
