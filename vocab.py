@@ -34,8 +34,9 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, U
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -94,7 +95,8 @@ ARGON2_FLOOR = {"ARGON2_MEMORY_KIB": 19456, "ARGON2_TIME_COST": 2, "ARGON2_PARAL
 class Settings(BaseSettings):
     """Configuration, read from the environment (and a `.env` file when present)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # An empty variable means "use the default" (compose passes unset ones as "").
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     ENVIRONMENT: Literal["development", "production"] = "development"
     DATABASE_URL: str = "sqlite://vocab.sqlite3"
@@ -104,7 +106,9 @@ class Settings(BaseSettings):
     ACCESS_TOKEN_MINUTES: int = Field(default=15, ge=1, le=24 * 60)
     REFRESH_TOKEN_DAYS: int = Field(default=30, ge=1, le=365)
     CORS_ORIGINS: str = ""
-    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_LEVEL: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: str(v).upper())
+    ] = "INFO"
     MIGRATE_ON_START: bool = True
     ARGON2_MEMORY_KIB: int = Field(default=19456, ge=8)
     ARGON2_TIME_COST: int = Field(default=2, ge=1)
@@ -1592,6 +1596,18 @@ async def read_stats(user: CurrentUser) -> StatsOut:
         by_state=by_state,
         by_difficulty=by_difficulty,
     )
+
+
+# --- Study page ---
+
+STATIC = ROOT / "static"
+app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+@app.get("/", include_in_schema=False)
+async def read_study_page() -> FileResponse:
+    """The browser front end (a client of this same API)."""
+    return FileResponse(STATIC / "index.html")
 
 
 # --- Command line ---
