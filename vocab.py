@@ -8,6 +8,7 @@ migrations and exits. The HTTP contract is documented in the OpenAPI schema at /
 
 import asyncio
 import csv
+import html
 import io
 import json
 import logging
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -931,8 +933,12 @@ EXPORT_COLUMNS = ("word", "definition", "example", "language", "difficulty", "ta
 #: Anki's names for the first two fields of a basic note.
 COLUMN_ALIASES = {"front": "word", "back": "definition", "term": "word", "meaning": "definition"}
 ANKI_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "pipe": "|"}
-#: An import reports at most this many bad rows (and counts the rest).
+#: What Anki's "#<name> column:N" lines name; deck, note type and guid columns are left out.
+ANKI_COLUMNS = {"tags": "tags", "deck": "", "notetype": "", "guid": ""}
+#: An import reports at most this many bad rows.
 MAX_IMPORT_ERRORS = 1000
+HTML_TAG = re.compile(r"<[^>]*>")
+HTML_BREAK = re.compile(r"<br\s*/?>|</div>|</p>", re.IGNORECASE)
 
 
 def export_rows(words: list[dict[str, Any]]) -> str:
@@ -940,52 +946,74 @@ def export_rows(words: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for w in words:
-        tags = w["tags"].split()
-        writer.writerow(
-            [
-                w["word"],
-                w["definition"],
-                w["example"] or "",
-                w["language"],
-                w["difficulty"],
-                " ".join(tags),
-            ]
-        )
+        tags = " ".join(w["tags"].split())
+        row = [w["word"], w["definition"], w["example"] or "", w["language"], w["difficulty"], tags]
+        writer.writerow(row)
     return buffer.getvalue()
 
 
 def column_names(cells: list[str]) -> list[str] | None:
-    """The columns a header row names, or None when the row is data."""
+    """The columns a header row names (unknown ones as ""), or None when the row is data."""
     names = [COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in cells]
-    if "word" in names and set(names) <= {*EXPORT_COLUMNS, ""}:
-        return names
+    if {"word", "definition"} <= set(names):
+        return [name if name in EXPORT_COLUMNS else "" for name in names]
     return None
 
 
-def read_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Parse an import file: its column names and its data rows with their line numbers."""
+def anki_columns(special: dict[int, str], width: int = 64) -> list[str]:
+    """Columns from Anki's "#tags column:3"-style lines: the rest are the note's fields."""
+    fields = iter(("word", "definition", "example"))
+    return [special[i] if i in special else next(fields, "") for i in range(1, width + 1)]
+
+
+@dataclass
+class Table:
+    """An import file, parsed: column names, data rows with their line numbers, HTML or not."""
+
+    columns: list[str]
+    rows: list[tuple[int, list[str]]]
+    html: bool = False
+
+
+def sniff_separator(sample: str) -> str:
+    """The field separator of a CSV or TSV sample."""
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    # A tab on every line is TSV, even when the text itself holds commas.
+    if lines and all("\t" in line for line in lines):
+        return "\t"
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(text: str) -> Table:
+    """Parse an import file; Anki's "#key:value" lines before the notes are understood."""
     lines = text.splitlines(keepends=True)
     separator: str | None = None
-    columns: list[str] | None = None
+    header: str | None = None
+    special: dict[int, str] = {}
+    html = False
     skipped = 0
-    # Anki puts "#key:value" lines before the notes.
     while skipped < len(lines) and lines[skipped].startswith("#"):
         key, _, value = lines[skipped][1:].strip().partition(":")
-        if key.strip().lower() == "separator":
-            value = value.strip()
+        key, value = key.strip().lower(), value.strip()
+        if key == "separator":
             separator = ANKI_SEPARATORS.get(value.lower(), value[:1] or None)
-        elif key.strip().lower() == "columns":
-            columns = [value]  # split once the separator is known
+        elif key == "columns":
+            header = value  # split once the separator is known
+        elif key == "html":
+            html = value.lower() == "true"
+        elif key.endswith(" column") and value.isdigit():
+            special[int(value)] = ANKI_COLUMNS.get(key.removesuffix(" column"), "")
         skipped += 1
     body = "".join(lines[skipped:])
-    if separator is None:
-        sample = body[: 64 * 1024]
-        try:
-            separator = csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
-        except csv.Error:
-            separator = "\t" if "\t" in sample.partition("\n")[0] else ","
-    if columns is not None:
-        columns = column_names(columns[0].strip("\r\n").split(separator)) or list(EXPORT_COLUMNS)
+    separator = separator or sniff_separator(body[: 64 * 1024])
+    columns: list[str] | None = None
+    if header is not None:
+        columns = column_names(header.split(separator))
+    elif special:
+        columns = anki_columns(special)
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=separator)
     rows: list[tuple[int, list[str]]] = []
     first_line = 1
@@ -994,21 +1022,29 @@ def read_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
         first_line = reader.line_num + 1
         if not any(cell.strip() for cell in cells):
             continue
-        if columns is None:
-            header = column_names(cells)
-            columns = header or list(EXPORT_COLUMNS)
-            if header:
+        if columns is None:  # the first row: a header, or already data in export order
+            columns = column_names(cells)
+            if columns is not None:
                 continue
+            columns = list(EXPORT_COLUMNS)
         rows.append((line, cells))
-    return columns or list(EXPORT_COLUMNS), rows
+    return Table(columns or list(EXPORT_COLUMNS), rows, html)
 
 
-def parse_row(columns: list[str], cells: list[str]) -> WordCreate:
+def html_to_text(value: str) -> str:
+    """Anki's HTML fields as plain text."""
+    return html.unescape(HTML_TAG.sub("", HTML_BREAK.sub("\n", value)))
+
+
+def parse_row(table: Table, cells: list[str]) -> WordCreate:
     """One data row as a validated new word (raises ValueError with a readable reason)."""
+    columns = table.columns
     if len(cells) > len(columns):
         raise ValueError(f"{len(cells)} fields, but the file has {len(columns)} columns")
     fields: dict[str, Any] = {
-        name: cell for name, cell in zip(columns, cells, strict=False) if name and cell.strip()
+        name: html_to_text(cell) if table.html else cell
+        for name, cell in zip(columns, cells, strict=False)
+        if name and cell.strip()
     }
     if "tags" in fields:
         fields["tags"] = fields["tags"].split()
@@ -1481,7 +1517,7 @@ async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
         text = data.decode("utf-8-sig")
         if "\x00" in text:
             raise ValueError("binary file")
-        columns, rows = read_table(text)
+        table = read_table(text)
     except (UnicodeDecodeError, ValueError, csv.Error):
         raise HTTPException(422, detail="The file is not readable UTF-8 CSV or TSV") from None
     existing = {
@@ -1492,9 +1528,9 @@ async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
     new_words: list[Word] = []
     errors: list[ImportProblem] = []
     skipped = 0
-    for line, cells in rows:
+    for line, cells in table.rows:
         try:
-            fields = word_fields(parse_row(columns, cells).model_dump())
+            fields = word_fields(parse_row(table, cells).model_dump())
         except ValueError as exc:
             errors.append(ImportProblem(line=line, detail=str(exc)))
             continue
