@@ -350,6 +350,35 @@ async def test_read_health_when_database_is_down_is_503(client, monkeypatch):
     assert r.json() == {"status": "error", "database": "unavailable"}
 
 
+async def test_read_words_when_database_drops_is_503(client, auth, monkeypatch):
+    async def unreachable(*args, **kwargs):
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(connections.get("default"), "execute_query", unreachable)
+    r = await client.get("/words", headers=auth.headers)
+    assert r.status_code == 503, r.text
+    assert isinstance(r.json()["detail"], str)
+    assert int(r.headers["Retry-After"]) > 0
+    assert r.headers["X-Request-ID"]
+
+
+async def test_read_words_when_something_unexpected_fails_is_bare_500(client, auth, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError('SELECT "password_hash" FROM "users" -- boom')
+
+    monkeypatch.setattr(connections.get("default"), "execute_query", broken)
+    r = await client.get("/words", headers=auth.headers, params={"q": "x"})
+    assert r.status_code == 500, r.text
+    assert r.json() == {"detail": "Internal Server Error"}
+    assert r.headers["X-Request-ID"]
+
+
+async def test_read_study_page_is_html(client):
+    r = await client.get("/")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+
+
 async def test_read_openapi_lists_the_contract_paths(client):
     r = await client.get("/openapi.json")
     assert r.status_code == 200, r.text
