@@ -1,0 +1,253 @@
+// The API client: same-origin fetch, the session's tokens, and readable error messages.
+//
+// Where the tokens live (a deliberate choice):
+// - The access token is kept in this module's memory only. It never touches storage, so it is
+//   gone on reload and unreadable to anything but this page's code.
+// - The refresh token is kept in sessionStorage, so a reload (or a crash of the page) does not
+//   sign the learner out, while closing the tab ends the session. localStorage would keep a
+//   long-lived credential on disk across browser restarts and share it between tabs, which
+//   would then race to spend the same single-use token (the API treats a reused refresh token
+//   as theft and ends the login). A page script can still read sessionStorage, so the page
+//   builds its DOM with textContent only and loads no third-party code.
+// - The password is sent once, in the sign-in or registration request, and never kept.
+
+const REFRESH_KEY = "vocab.refresh_token";
+
+let accessToken = null;
+let refreshing = null; // the one refresh in flight, shared by every call that needs it
+let onSessionEnd = () => {};
+
+/** An API failure, with a message meant for people. */
+export class ApiError extends Error {
+  constructor(status, message, { detail = null, fields = {}, requestId = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+    this.fields = fields; // field name -> message, from a 422
+    this.requestId = requestId;
+  }
+}
+
+/** Called with a message when the session cannot be renewed (the page shows sign-in). */
+export function setSessionEndHandler(handler) {
+  onSessionEnd = handler;
+}
+
+export function hasStoredSession() {
+  return readRefreshToken() !== null;
+}
+
+function readRefreshToken() {
+  try {
+    return sessionStorage.getItem(REFRESH_KEY);
+  } catch {
+    return null; // storage disabled: the session lasts until reload
+  }
+}
+
+function keepTokens(pair) {
+  accessToken = pair.access_token;
+  try {
+    sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
+  } catch {
+    // storage disabled: still signed in until the page goes
+  }
+}
+
+function forgetTokens() {
+  accessToken = null;
+  try {
+    sessionStorage.removeItem(REFRESH_KEY);
+  } catch {
+    // nothing stored
+  }
+}
+
+const FIELD_NAMES = {
+  email: "Email",
+  password: "Password",
+  current_password: "Current password",
+  username: "Email",
+  word: "Word",
+  definition: "Definition",
+  example: "Example",
+  language: "Language",
+  difficulty: "Difficulty",
+  tags: "Tags",
+  file: "File",
+  q: "Search",
+  rating: "Rating",
+};
+
+function fieldMessage(item) {
+  const loc = Array.isArray(item.loc) ? item.loc.filter((part) => part !== "body") : [];
+  const field = loc.find((part) => typeof part === "string" && part !== "query") ?? "";
+  const index = loc.find((part) => typeof part === "number");
+  let msg = item.msg || "is not valid";
+  if (field === "language" && item.type === "string_pattern_mismatch") {
+    msg = "use a code such as en, de or pt-BR";
+  } else if (field === "tags" && item.type === "string_pattern_mismatch") {
+    msg = "a tag cannot contain spaces";
+  }
+  msg = msg.replace(/^Value error, /, "");
+  let label = FIELD_NAMES[field] ?? field;
+  if (field === "tags" && index !== undefined) label = `Tag ${index + 1}`;
+  return { field, text: label ? `${label}: ${msg}` : msg };
+}
+
+function retryAfterText(value) {
+  if (!value) return "Please wait a little and try again.";
+  let seconds = Number(value);
+  if (!Number.isFinite(seconds)) {
+    const when = Date.parse(value);
+    seconds = Number.isNaN(when) ? 60 : Math.max(0, Math.round((when - Date.now()) / 1000));
+  }
+  if (seconds <= 90) {
+    return `Try again in ${seconds} second${seconds === 1 ? "" : "s"}.`;
+  }
+  const minutes = Math.ceil(seconds / 60);
+  return `Try again in ${minutes} minutes.`;
+}
+
+async function errorFrom(response) {
+  const requestId = response.headers.get("X-Request-ID");
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON (a proxy's page, say)
+  }
+  const detail = body?.detail ?? null;
+  const status = response.status;
+  if (status === 422 && Array.isArray(detail)) {
+    const fields = {};
+    const lines = detail.map((item) => {
+      const { field, text } = fieldMessage(item);
+      if (field && !fields[field]) fields[field] = text;
+      return text;
+    });
+    return new ApiError(status, lines.join(" "), { detail, fields, requestId });
+  }
+  const text = typeof detail === "string" ? detail : "";
+  let message;
+  if (status === 429) {
+    message = `Too many attempts. ${retryAfterText(response.headers.get("Retry-After"))}`;
+  } else if (status === 413) {
+    message = "That is too large for the server (imports can be up to 5 MB).";
+  } else if (status >= 500) {
+    message = "Something went wrong on the server. Please try again.";
+    if (requestId) message += ` (Request id: ${requestId})`;
+  } else if (text) {
+    message = text.endsWith(".") ? text : `${text}.`;
+  } else {
+    message = `The request failed (HTTP ${status}).`;
+  }
+  return new ApiError(status, message, { detail, requestId });
+}
+
+async function send(path, { method = "GET", json, form, body, token, headers = {} } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  } else if (form !== undefined) {
+    init.body = new URLSearchParams(form);
+  } else if (body !== undefined) {
+    init.body = body; // FormData: the browser sets the multipart boundary
+  }
+  if (token) init.headers.Authorization = `Bearer ${token}`;
+  try {
+    return await fetch(path, init);
+  } catch {
+    throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
+  }
+}
+
+/** Trade the stored refresh token for a new pair; true when it worked. One at a time. */
+export function renew() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const refreshToken = readRefreshToken();
+      if (!refreshToken) return false;
+      const response = await send("/auth/refresh", {
+        method: "POST",
+        json: { refresh_token: refreshToken },
+      });
+      if (response.status === 401) {
+        forgetTokens(); // invalid, expired, spent or revoked: this login is over
+        return false;
+      }
+      if (!response.ok) throw await errorFrom(response); // the server failed; keep the session
+      keepTokens(await response.json());
+      return true;
+    })().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+const SESSION_ENDED = "Your session has expired. Please sign in again.";
+
+function endSession() {
+  forgetTokens();
+  onSessionEnd(SESSION_ENDED);
+  // The screen already says so: callers recognise this error and show nothing more.
+  const error = new ApiError(401, SESSION_ENDED);
+  error.sessionEnded = true;
+  return error;
+}
+
+/**
+ * Call a protected endpoint. On a 401 the access token is renewed once and the call retried
+ * once; when renewing fails the session ends and the page returns to sign-in.
+ * Returns the Response (ok); throws ApiError otherwise.
+ */
+export async function request(path, options = {}) {
+  if (!accessToken && !(await renew())) throw endSession();
+  let response = await send(path, { ...options, token: accessToken });
+  if (response.status === 401) {
+    if (!(await renew())) throw endSession();
+    response = await send(path, { ...options, token: accessToken });
+    if (response.status === 401) throw endSession();
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response;
+}
+
+/** request() and the JSON body (null for 204). */
+export async function requestJson(path, options = {}) {
+  const response = await request(path, options);
+  return response.status === 204 ? null : response.json();
+}
+
+export async function signIn(email, password) {
+  const response = await send("/auth/token", {
+    method: "POST",
+    form: { username: email, password },
+  });
+  if (!response.ok) throw await errorFrom(response);
+  keepTokens(await response.json());
+}
+
+export async function register(email, password) {
+  const response = await send("/auth/register", {
+    method: "POST",
+    json: { email, password },
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+/** End this login on the server (best effort) and forget the tokens here. */
+export async function signOut() {
+  const refreshToken = readRefreshToken();
+  forgetTokens();
+  if (!refreshToken) return;
+  try {
+    await send("/auth/logout", { method: "POST", json: { refresh_token: refreshToken } });
+  } catch {
+    // offline: the tokens are forgotten here, and the refresh token expires on its own
+  }
+}
