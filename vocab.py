@@ -34,6 +34,7 @@ import limits
 from aerich import Command
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -62,6 +63,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import Tortoise, connections, timezone
 from tortoise.backends.base.config_generator import expand_db_url
@@ -471,12 +473,20 @@ def empty_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+#: Text that is stored or searched for may not contain NUL, which PostgreSQL cannot store
+#: ("invalid byte sequence for encoding UTF8: 0x00" would be a 500): it is a 422 instead.
+NO_NUL = r"^[^\x00]*$"
 Email = Annotated[EmailStr, StringConstraints(max_length=320)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
-WordText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Definition = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+WordText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)
+]
+Definition = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NO_NUL)
+]
 Example = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None,
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=NO_NUL)]
+    | None,
     BeforeValidator(empty_to_none),
 ]
 LanguageCode = Annotated[
@@ -491,7 +501,7 @@ Language = Annotated[
     Field(description="A language code such as `en`, `de` or `pt-BR`; null for none."),
 ]
 Difficulty = Annotated[int, Field(ge=1, le=5, description="The learner's own rating, 1–5.")]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^\S+$")]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\x00]+$")]
 Tags = Annotated[
     list[Tag],
     Field(max_length=20, description="Up to 20 tags of up to 32 characters, without spaces."),
@@ -1238,6 +1248,17 @@ async def validation_error(request: Any, exc: RequestValidationError) -> JSONRes
     return JSONResponse({"detail": errors}, status_code=422)
 
 
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's handling, except for the framework's 400 for a body it cannot parse at all
+    (JSON that is not UTF-8, a broken multipart envelope): that is 422 with FastAPI's error
+    list, like every other invalid body. The app itself never answers 400."""
+    if exc.status_code == status.HTTP_400_BAD_REQUEST:
+        error = {"type": "body_invalid", "loc": ["body"], "msg": str(exc.detail)}
+        return JSONResponse({"detail": [error]}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
 # --- Operations ---
 
 
@@ -1303,7 +1324,8 @@ async def login(
     email = form.username.strip().lower()
     counters = (f"login-email:{email}", f"login-client:{client_address(request)}")
     await ensure_not_limited(LOGIN_LIMIT, *counters)
-    user = await User.get_or_none(email=email)
+    # No email holds NUL, and PostgreSQL cannot even compare it: such a name is simply unknown.
+    user = None if "\x00" in email else await User.get_or_none(email=email)
     valid, new_hash = await verify_password(
         form.password, user.password_hash if user else DUMMY_HASH
     )
@@ -1389,11 +1411,16 @@ async def read_words(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     q: Annotated[
-        str | None, Query(max_length=100, description="Case-insensitive, in word or definition.")
+        str | None,
+        Query(
+            max_length=100, pattern=NO_NUL, description="Case-insensitive, in word or definition."
+        ),
     ] = None,
     difficulty: Annotated[int | None, Query(ge=1, le=5)] = None,
-    tag: Annotated[str | None, Query(max_length=32, description="Case-insensitive.")] = None,
-    language: Annotated[str | None, Query(max_length=16)] = None,
+    tag: Annotated[
+        str | None, Query(max_length=32, pattern=NO_NUL, description="Case-insensitive.")
+    ] = None,
+    language: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
     due: Annotated[
         bool | None, Query(description="true: only words due now; false: only those not due.")
     ] = None,
@@ -1519,7 +1546,10 @@ async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
             raise ValueError("binary file")
         table = read_table(text)
     except (UnicodeDecodeError, ValueError, csv.Error):
-        raise HTTPException(422, detail="The file is not readable UTF-8 CSV or TSV") from None
+        # FastAPI's error list, like every other 422 (and as the schema documents it).
+        problem = "The file is not readable UTF-8 CSV or TSV"
+        error = {"type": "value_error", "loc": ["body", "file"], "msg": problem}
+        raise HTTPException(422, detail=[error]) from None
     existing = {
         (key, language)
         for key, language in await Word.filter(user_id=user.id).values_list("word_key", "language")
@@ -1637,13 +1667,21 @@ async def read_stats(user: CurrentUser) -> StatsOut:
 # --- Study page ---
 
 STATIC = ROOT / "static"
+#: The page runs only its own files: no inline code, nothing from other hosts.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 @app.get("/", include_in_schema=False)
 async def read_study_page() -> FileResponse:
     """The browser front end (a client of this same API)."""
-    return FileResponse(STATIC / "index.html")
+    return FileResponse(
+        STATIC / "index.html",
+        headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+    )
 
 
 # --- Command line ---
