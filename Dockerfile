@@ -39,4 +39,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 # Migrations first (one process, before any worker starts), then `exec` so uvicorn is PID 1 and
 # receives SIGTERM itself. Workers: WEB_CONCURRENCY (uvicorn's own variable, default 1).
 # --proxy-headers trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (uvicorn default 127.0.0.1).
-CMD ["sh", "-c", "python vocab.py migrate && exec uvicorn vocab:app --host 0.0.0.0 --port 8000 --proxy-headers --timeout-graceful-shutdown 20"]
+CMD ["sh", "-c", "python vocab.py migrate && exec uvicorn vocab:app --host 0.0.0.0 --port 8000 --proxy-headers --no-server-header --timeout-graceful-shutdown 20"]

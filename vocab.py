@@ -18,8 +18,9 @@ import secrets
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -158,13 +159,19 @@ class Settings(BaseSettings):
         if self.SECRET_KEY is not None:
             return self.SECRET_KEY.get_secret_value()
         path = self.SECRET_KEY_FILE or ROOT / ".vocab-secret-key"
-        try:
-            # O_EXCL: several workers or replicas starting together agree on one key.
-            with path.open("x", encoding="utf-8") as file:
-                path.chmod(0o600)
-                file.write(secrets.token_urlsafe(48))
-        except FileExistsError:
-            pass
+        if not path.exists():
+            # Written in full under a name of its own, then linked into place (which fails if
+            # the file exists): workers or replicas starting together agree on one key, and none
+            # reads a file that another has created but not yet written.
+            draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+            draft.touch(mode=0o600)
+            draft.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            try:
+                path.hardlink_to(draft)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
         key = path.read_text(encoding="utf-8").strip()
         if self.ENVIRONMENT == "production":
             check_secret(key)
@@ -330,6 +337,31 @@ def rate_limit(value: str) -> limits.RateLimitItem | None:
 
 LOGIN_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN)
 REGISTER_LIMIT = rate_limit(settings.RATE_LIMIT_REGISTER)
+
+
+#: One lock per rate-limit key while an attempt is checked, judged and counted.
+attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@asynccontextmanager
+async def one_attempt_at_a_time(
+    limit: limits.RateLimitItem | None, *keys: str
+) -> AsyncIterator[None]:
+    """Let one attempt per key through at a time while limits are on.
+
+    Only failures count, and a failure is known only after the password check, so attempts
+    sent together would otherwise all pass the check before any of them is counted. With
+    several processes each may have one attempt in flight: the overshoot stays that small."""
+    if limit is None:
+        yield
+        return
+    async with AsyncExitStack() as stack:
+        for key in keys:  # always in the same order, so two attempts never wait on each other
+            lock = attempt_locks.get(key)
+            if lock is None:
+                lock = attempt_locks[key] = asyncio.Lock()
+            await stack.enter_async_context(lock)
+        yield
 
 
 async def ensure_not_limited(limit: limits.RateLimitItem | None, *keys: str) -> None:
@@ -1076,13 +1108,6 @@ app = FastAPIOffline(
     # Any request can meet an oversized body or an unreachable database.
     responses=error_responses(413, 503),
 )
-app.add_middleware(
-    CORSMiddleware,
-    allow_origins=settings.cors_origins,
-    allow_methods=["GET", "POST", "PATCH", "DELETE"],
-    allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-    expose_headers=["X-Request-ID", "Location", "Retry-After"],
-)
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -1128,9 +1153,8 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Tag every response with X-Request-ID and security headers, log one line and count one
-    metric per request, and turn failures into bare JSON errors: 503 when the database is
-    unreachable, 500 otherwise (no traceback or SQL reaches the client)."""
+    """Tag every response with X-Request-ID and security headers, and log one line and count
+    one metric per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -1141,7 +1165,8 @@ class RequestContextMiddleware:
             return
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
-        state = scope.setdefault("state", {})
+        # This request's own copy of the lifespan state (uvicorn copies it; not every server does).
+        state = scope["state"] = dict(scope.get("state", {}))
         state["request_id"] = request_id
         started = perf_counter()
         response_status = 0
@@ -1158,20 +1183,6 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
-        except Exception as exc:
-            if response_status:  # the response has begun: all we can do is cut it short
-                raise
-            if database_unavailable(exc):
-                logger.warning("database unavailable: %r", exc, extra={"request_id": request_id})
-                failure = JSONResponse(
-                    {"detail": "The database is unavailable; try again shortly"},
-                    status_code=503,
-                    headers={"Retry-After": "5"},
-                )
-            else:
-                logger.exception("unhandled error", extra={"request_id": request_id})
-                failure = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
-            await failure(scope, receive, send_with_headers)
         finally:
             duration = perf_counter() - started
             route = route_template(scope)
@@ -1192,6 +1203,44 @@ class RequestContextMiddleware:
                     "client": (scope.get("client") or ("unknown",))[0],
                 },
             )
+
+
+class ErrorMiddleware:
+    """Turn failures into bare JSON errors: 503 when the database is unreachable, 500
+    otherwise (no traceback or SQL reaches the client). It sits inside CORS, so that a browser
+    can read these too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:  # the response has begun: all we can do is cut it short
+                raise
+            request_id = scope["state"].get("request_id")
+            if database_unavailable(exc):
+                logger.warning("database unavailable: %r", exc, extra={"request_id": request_id})
+                failure = JSONResponse(
+                    {"detail": "The database is unavailable; try again shortly"},
+                    status_code=503,
+                    headers={"Retry-After": "5"},
+                )
+            else:
+                logger.exception("unhandled error", extra={"request_id": request_id})
+                failure = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+            await failure(scope, receive, send)
 
 
 #: Imports carry files; everything else is JSON and capped by MAX_BODY_BYTES.
@@ -1235,7 +1284,17 @@ class BodyLimitMiddleware:
         await self.app(scope, receive_within_limit, send)
 
 
+# Outermost last: request context, then CORS, then errors and the body limit (so that their
+# answers carry CORS headers and a request id).
 app.add_middleware(BodyLimitMiddleware)
+app.add_middleware(ErrorMiddleware)
+app.add_middleware(
+    CORSMiddleware,
+    allow_origins=settings.cors_origins,
+    allow_methods=["GET", "POST", "PATCH", "DELETE"],
+    allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+    expose_headers=["X-Request-ID", "Location", "Retry-After"],
+)
 app.add_middleware(RequestContextMiddleware)
 
 
@@ -1305,8 +1364,9 @@ async def read_metrics() -> Response:
 async def register(body: UserCreate, request: Request) -> UserOut:  # type: ignore[valid-type]
     """Create an account."""
     client = f"register:{client_address(request)}"
-    await ensure_not_limited(REGISTER_LIMIT, client)
-    await count_attempt(REGISTER_LIMIT, client)
+    async with one_attempt_at_a_time(REGISTER_LIMIT, client):
+        await ensure_not_limited(REGISTER_LIMIT, client)
+        await count_attempt(REGISTER_LIMIT, client)
     email = body.email.lower()
     if await User.exists(email=email):
         raise HTTPException(status.HTTP_409_CONFLICT, detail="Email already registered")
@@ -1323,15 +1383,16 @@ async def login(
     """Sign in with email (as `username`) and password; returns an access and a refresh token."""
     email = form.username.strip().lower()
     counters = (f"login-email:{email}", f"login-client:{client_address(request)}")
-    await ensure_not_limited(LOGIN_LIMIT, *counters)
-    # No email holds NUL, and PostgreSQL cannot even compare it: such a name is simply unknown.
-    user = None if "\x00" in email else await User.get_or_none(email=email)
-    valid, new_hash = await verify_password(
-        form.password, user.password_hash if user else DUMMY_HASH
-    )
-    if user is None or not valid:
-        await count_attempt(LOGIN_LIMIT, *counters)
-        raise LOGIN_ERROR
+    async with one_attempt_at_a_time(LOGIN_LIMIT, *counters):
+        await ensure_not_limited(LOGIN_LIMIT, *counters)
+        # No email holds NUL, and PostgreSQL cannot even compare it: such a name is unknown.
+        user = None if "\x00" in email else await User.get_or_none(email=email)
+        valid, new_hash = await verify_password(
+            form.password, user.password_hash if user else DUMMY_HASH
+        )
+        if user is None or not valid:
+            await count_attempt(LOGIN_LIMIT, *counters)
+            raise LOGIN_ERROR
     if new_hash:  # the hash parameters were raised since this password was set
         user.password_hash = new_hash
         await user.save(update_fields=["password_hash"])

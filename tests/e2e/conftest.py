@@ -81,7 +81,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A factory: start the app (from the project root) with a fresh SQLite database."""
     started: list[Server] = []
@@ -143,7 +143,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
             server.process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator["Browser"]:
     """Headless Chromium from the system package."""
     problem = missing_requirement()
@@ -159,7 +159,7 @@ def browser() -> Iterator["Browser"]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(browser: "Browser", start_server) -> Server:
     """The app every test shares (each test signs up its own learner)."""
     return start_server()
@@ -216,7 +216,7 @@ def page(open_page, server: Server) -> Iterator["Page"]:
     assert not page.script_errors, f"uncaught errors in the page: {page.script_errors}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
