@@ -1,0 +1,511 @@
+"""The ceiling vocab is measured against: Starlette routing, an asyncpg pool and orjson.
+
+It answers the benchmark's requests the way vocab does (same tables, same SQL where it matters
+for the database's work, same JSON shape, same tokens), without an ORM or a validation layer:
+
+    GET  /words?limit=&offset=&q=   {items, total, limit, offset}, newest first
+    GET  /words/{id}                one word
+    POST /words                     add a word (word_key, canonical language, tags, new schedule)
+    GET  /study?limit=              {items, due_total}: due reviewed words, then new words
+    POST /words/{id}/reviews        FSRS review in a transaction with SELECT ... FOR UPDATE
+    POST /auth/token                argon2 verify in a thread, refresh-token row, token pair
+    GET  /health
+
+Bearer tokens are vocab's HS256 JWTs, checked the same way (signature, exp, type "access", sub,
+jti) with the standard library's hmac; the user is then looked up by id. Configuration comes
+from the environment: DATABASE_URL (postgres://...), SECRET_KEY, DATABASE_POOL_SIZE,
+ACCESS_TOKEN_MINUTES, REFRESH_TOKEN_DAYS. Run it with
+`uvicorn raw_server:app --app-dir bench --loop uvloop --http httptools --no-access-log`.
+"""
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs
+
+import asyncpg
+import fsrs
+import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import Argon2Error
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+DATABASE_URL = os.environ["DATABASE_URL"]
+SECRET = os.environ["SECRET_KEY"].encode()
+POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", "10"))
+ACCESS_SECONDS = 60 * int(os.environ.get("ACCESS_TOKEN_MINUTES", "15"))
+REFRESH_SECONDS = 86_400 * int(os.environ.get("REFRESH_TOKEN_DAYS", "30"))
+MAX_ID = 2**31 - 1
+
+WORD_COLUMNS = (
+    "id, word, definition, example, language, difficulty, tags, created_at, updated_at, "
+    "state, due_at, stability, fsrs_difficulty, reps, lapses, last_reviewed_at, step"
+)
+# The same predicates and orders as the SQL vocab's ORM emits, so that PostgreSQL does the same
+# work for both servers and the comparison measures the Python layers.
+LIST_COUNT = 'SELECT COUNT(*) FROM "words" WHERE "user_id"=$1'
+LIST_PAGE = (
+    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 '
+    'ORDER BY "created_at" DESC,"id" DESC LIMIT $2 OFFSET $3'
+)
+SEARCH = (
+    "(UPPER(CAST(\"word\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\' "
+    "OR UPPER(CAST(\"definition\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\')"
+)
+SEARCH_COUNT = f'SELECT COUNT(*) FROM "words" WHERE "user_id"=$1 AND {SEARCH}'
+SEARCH_PAGE = (
+    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 AND {SEARCH} '
+    'ORDER BY "created_at" DESC,"id" DESC LIMIT $3 OFFSET $4'
+)
+ONE_WORD = f'SELECT {WORD_COLUMNS} FROM "words" WHERE "id"=$1 AND "user_id"=$2'
+ONE_WORD_LOCKED = ONE_WORD + " FOR UPDATE"
+INSERT_WORD = (
+    'INSERT INTO "words" ("word","word_key","definition","example","language","difficulty",'
+    '"tags","created_at","updated_at","state","due_at","stability","fsrs_difficulty","step",'
+    '"reps","lapses","last_reviewed_at","user_id") '
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,'new',$8,NULL,NULL,NULL,0,0,NULL,$9) RETURNING id"
+)
+DUE_COUNT = 'SELECT COUNT(*) FROM "words" WHERE ("state"=\'new\' OR "due_at"<=$2) AND "user_id"=$1'
+DUE_PAGE = (
+    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 AND "due_at"<=$2 '
+    'AND ("state"<>\'new\' OR "state" IS NULL) ORDER BY "due_at" ASC,"id" ASC LIMIT $3'
+)
+NEW_PAGE = (
+    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 AND "state"=\'new\' '
+    'ORDER BY "created_at" ASC,"id" ASC LIMIT $2'
+)
+INSERT_REVIEW = (
+    'INSERT INTO "reviews" ("word_id","user_id","rating","reviewed_at","reviewed_on",'
+    '"duration_ms","state_before","step_before","stability_before","difficulty_before",'
+    '"due_before","last_reviewed_before","state_after","step_after","stability_after",'
+    '"difficulty_after","due_after") '
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id"
+)
+UPDATE_SCHEDULE = (
+    'UPDATE "words" SET "state"=$1,"step"=$2,"stability"=$3,"fsrs_difficulty"=$4,"due_at"=$5,'
+    '"reps"=$6,"lapses"=$7,"last_reviewed_at"=$8,"updated_at"=$8 WHERE "id"=$9'
+)
+USER_BY_ID = 'SELECT "id","desired_retention" FROM "users" WHERE "id"=$1'
+USER_BY_EMAIL = 'SELECT "id","password_hash" FROM "users" WHERE "email"=$1'
+INSERT_REFRESH = (
+    'INSERT INTO "refresh_tokens" ("id","family","expires_at","used_at","revoked_at",'
+    '"created_at","user_id") VALUES ($1,$2,$3,NULL,NULL,$4,$5)'
+)
+
+DUMPS_OPTIONS = orjson.OPT_UTC_Z  # "...Z" like Pydantic, not "+00:00"
+
+
+def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body, option=DUMPS_OPTIONS), status, headers, "application/json")
+
+
+def error(status: int, detail: str) -> Response:
+    return respond({"detail": detail}, status)
+
+
+UNAUTHORIZED = orjson.dumps({"detail": "Could not validate credentials"})
+
+
+def unauthorized() -> Response:
+    return Response(UNAUTHORIZED, 401, {"WWW-Authenticate": "Bearer"}, "application/json")
+
+
+# --- Tokens: HS256 JWTs, the same claims and checks as vocab's ---
+
+
+def b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+HEADER = b64encode(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
+
+
+def sign(claims: dict[str, Any]) -> str:
+    signing_input = f"{HEADER}.{b64encode(orjson.dumps(claims))}"
+    signature = hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64encode(signature)}"
+
+
+def user_id_of(request: Request) -> int | None:
+    """The `sub` of a valid access token in the Authorization header, else None."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() != "bearer ":
+        return None
+    try:
+        head, payload, signature = header[7:].strip().split(".")
+        if orjson.loads(b64decode(head)).get("alg") != "HS256":
+            return None
+        expected = hmac.new(SECRET, f"{head}.{payload}".encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, b64decode(signature)):
+            return None
+        claims = orjson.loads(b64decode(payload))
+        if claims["type"] != "access" or int(claims["exp"]) <= time.time():
+            return None
+        int(claims["iat"])
+        uuid.UUID(claims["jti"])
+        user_id = int(claims["sub"])
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
+        return None
+    return user_id if 0 < user_id <= MAX_ID else None
+
+
+def token(user_id: int, kind: str, lifetime: int, **extra: str) -> tuple[str, str]:
+    now = int(time.time())
+    jti = str(uuid.uuid4())
+    claims = {"sub": str(user_id), "iat": now, "exp": now + lifetime, "jti": jti, "type": kind}
+    return sign({**claims, **extra}), jti
+
+
+async def current_user(request: Request, conn: asyncpg.Connection) -> asyncpg.Record | None:
+    user_id = user_id_of(request)
+    return None if user_id is None else await conn.fetchrow(USER_BY_ID, user_id)
+
+
+# --- Words ---
+
+
+def word_out(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": r[0],
+        "word": r[1],
+        "definition": r[2],
+        "example": r[3],
+        "language": r[4] or None,
+        "difficulty": r[5],
+        "tags": r[6].split(),
+        "created_at": r[7],
+        "updated_at": r[8],
+        "schedule": {
+            "state": r[9],
+            "due_at": r[10],
+            "stability": r[11],
+            "difficulty": r[12],
+            "reps": r[13],
+            "lapses": r[14],
+            "last_reviewed_at": r[15],
+        },
+    }
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = int(request.query_params.get(name, default))
+    if not low <= value <= high:
+        raise ValueError(name)
+    return value
+
+
+async def list_words(request: Request) -> Response:
+    try:
+        limit = int_param(request, "limit", 50, 1, 100)
+        offset = int_param(request, "offset", 0, 0, MAX_ID)
+    except ValueError:
+        return error(422, "limit must be 1–100 and offset 0 or more")
+    q = request.query_params.get("q")
+    if q is not None and len(q) > 100:
+        return error(422, "q is longer than 100 characters")
+    async with request.app.state.pool.acquire() as conn:
+        user = await current_user(request, conn)
+        if user is None:
+            return unauthorized()
+        if q:
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            total = await conn.fetchval(SEARCH_COUNT, user[0], pattern)
+            rows = await conn.fetch(SEARCH_PAGE, user[0], pattern, limit, offset)
+        else:
+            total = await conn.fetchval(LIST_COUNT, user[0])
+            rows = await conn.fetch(LIST_PAGE, user[0], limit, offset)
+    return respond(
+        {"items": [word_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+async def get_word(request: Request) -> Response:
+    word_id = request.path_params["word_id"]
+    async with request.app.state.pool.acquire() as conn:
+        user = await current_user(request, conn)
+        if user is None:
+            return unauthorized()
+        row = await conn.fetchrow(ONE_WORD, word_id, user[0]) if 0 < word_id <= MAX_ID else None
+    return respond(word_out(row)) if row else error(404, "Word not found")
+
+
+def canonical_language(code: str) -> str:
+    first, *rest = code.split("-")
+    parts = [first.lower()]
+    for part in rest:
+        if len(part) == 2:
+            parts.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            parts.append(part.title())
+        else:
+            parts.append(part.lower())
+    return "-".join(parts) if code else ""
+
+
+async def create_word(request: Request) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+        word = body["word"].strip()
+        definition = body["definition"].strip()
+        example = (body.get("example") or "").strip() or None
+        language = canonical_language((body.get("language") or "").strip())
+        difficulty = int(body.get("difficulty", 3))
+        tags = " " + " ".join(dict.fromkeys(body.get("tags") or ())) + " "
+        if not word or not definition:
+            raise ValueError("empty")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return error(422, "word and definition are required")
+    now = datetime.now(UTC)
+    async with request.app.state.pool.acquire() as conn:
+        user = await current_user(request, conn)
+        if user is None:
+            return unauthorized()
+        try:
+            word_id = await conn.fetchval(
+                INSERT_WORD,
+                word,
+                word.casefold(),
+                definition,
+                example,
+                language,
+                difficulty,
+                tags,
+                now,
+                user[0],
+            )
+        except asyncpg.UniqueViolationError:
+            return error(409, "You already have this word in this language")
+    out = {
+        "id": word_id,
+        "word": word,
+        "definition": definition,
+        "example": example,
+        "language": language or None,
+        "difficulty": difficulty,
+        "tags": tags.split(),
+        "created_at": now,
+        "updated_at": now,
+        "schedule": {
+            "state": "new",
+            "due_at": now,
+            "stability": None,
+            "difficulty": None,
+            "reps": 0,
+            "lapses": 0,
+            "last_reviewed_at": None,
+        },
+    }
+    return respond(out, 201, {"Location": f"/words/{word_id}"})
+
+
+# --- Learning ---
+
+FSRS_STATE = {
+    "new": fsrs.State.Learning,
+    "learning": fsrs.State.Learning,
+    "review": fsrs.State.Review,
+    "relearning": fsrs.State.Relearning,
+}
+STATE_NAME = {
+    fsrs.State.Learning: "learning",
+    fsrs.State.Review: "review",
+    fsrs.State.Relearning: "relearning",
+}
+RATINGS = {
+    "again": fsrs.Rating.Again,
+    "hard": fsrs.Rating.Hard,
+    "good": fsrs.Rating.Good,
+    "easy": fsrs.Rating.Easy,
+}
+
+
+@lru_cache(maxsize=64)
+def scheduler(desired_retention: float) -> fsrs.Scheduler:
+    return fsrs.Scheduler(desired_retention=desired_retention, enable_fuzzing=False)
+
+
+async def review_word(request: Request) -> Response:
+    word_id = request.path_params["word_id"]
+    try:
+        body = orjson.loads(await request.body())
+        rating = body["rating"]
+        grade = RATINGS[rating]
+        duration_ms = body.get("duration_ms")
+        if duration_ms is not None and not 0 <= int(duration_ms) <= 86_400_000:
+            raise ValueError("duration_ms")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return error(422, "rating must be again, hard, good or easy")
+    async with request.app.state.pool.acquire() as conn:
+        user = await current_user(request, conn)
+        if user is None:
+            return unauthorized()
+        async with conn.transaction():
+            w = await conn.fetchrow(ONE_WORD_LOCKED, word_id, user[0])
+            if w is None:
+                return error(404, "Word not found")
+            now = datetime.now(UTC)
+            state = w[9]
+            before = fsrs.Card(
+                card_id=w[0],
+                state=FSRS_STATE[state],
+                step=0 if state == "new" else w[16],
+                stability=w[11],
+                difficulty=w[12],
+                due=w[10],
+                last_review=w[15],
+            )
+            after, _ = scheduler(user[1]).review_card(before, grade, review_datetime=now)
+            state_after = STATE_NAME[after.state]
+            review_id = await conn.fetchval(
+                INSERT_REVIEW,
+                w[0],
+                user[0],
+                rating,
+                now,
+                now.date(),
+                duration_ms,
+                state,
+                w[16],
+                w[11],
+                w[12],
+                w[10],
+                w[15],
+                state_after,
+                after.step,
+                after.stability,
+                after.difficulty,
+                after.due,
+            )
+            lapses = w[14] + (1 if rating == "again" and state == "review" else 0)
+            await conn.execute(
+                UPDATE_SCHEDULE,
+                state_after,
+                after.step,
+                after.stability,
+                after.difficulty,
+                after.due,
+                w[13] + 1,
+                lapses,
+                now,
+                w[0],
+            )
+    out = word_out(w)
+    out["updated_at"] = now
+    out["schedule"] = {
+        "state": state_after,
+        "due_at": after.due,
+        "stability": after.stability,
+        "difficulty": after.difficulty,
+        "reps": w[13] + 1,
+        "lapses": lapses,
+        "last_reviewed_at": now,
+    }
+    review = {"id": review_id, "rating": rating, "reviewed_at": now, "duration_ms": duration_ms}
+    return respond({"review": review, "word": out}, 201)
+
+
+async def study(request: Request) -> Response:
+    try:
+        limit = int_param(request, "limit", 20, 1, 100)
+    except ValueError:
+        return error(422, "limit must be 1–100")
+    now = datetime.now(UTC)
+    async with request.app.state.pool.acquire() as conn:
+        user = await current_user(request, conn)
+        if user is None:
+            return unauthorized()
+        due_total = await conn.fetchval(DUE_COUNT, user[0], now)
+        rows = await conn.fetch(DUE_PAGE, user[0], now, limit)
+        if len(rows) < limit:
+            rows += await conn.fetch(NEW_PAGE, user[0], limit - len(rows))
+    return respond({"items": [word_out(r) for r in rows], "due_total": due_total})
+
+
+# --- Auth ---
+
+password_hasher = PasswordHasher()  # verify() takes the cost from the stored hash
+DUMMY_HASH = password_hasher.hash(uuid.uuid4().hex)
+LOGIN_ERROR = orjson.dumps({"detail": "Incorrect email or password"})
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return password_hasher.verify(password_hash, password)
+    except Argon2Error:
+        return False
+
+
+async def login(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    try:
+        email = form["username"][0].strip().lower()
+        password = form["password"][0]
+    except (KeyError, IndexError):
+        return error(422, "username and password are required")
+    pool = request.app.state.pool
+    user = await pool.fetchrow(USER_BY_EMAIL, email)
+    stored = user[1] if user else DUMMY_HASH
+    if not await run_in_threadpool(password_matches, stored, password) or user is None:
+        return Response(LOGIN_ERROR, 401, {"WWW-Authenticate": "Bearer"}, "application/json")
+    family = uuid.uuid4()
+    refresh_token, jti = token(user[0], "refresh", REFRESH_SECONDS, fam=str(family))
+    now = datetime.now(UTC)
+    expires = now + timedelta(seconds=REFRESH_SECONDS)
+    await pool.execute(INSERT_REFRESH, uuid.UUID(jti), family, expires, now, user[0])
+    access_token, _ = token(user[0], "access", ACCESS_SECONDS)
+    return respond(
+        {
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "token_type": "bearer",
+            "expires_in": ACCESS_SECONDS,
+        }
+    )
+
+
+async def health(request: Request) -> Response:
+    await request.app.state.pool.fetchval("SELECT 1")
+    return respond({"status": "ok", "database": "ok"})
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    # vocab's pool: 1 connection at start, up to DATABASE_POOL_SIZE, the same timeouts.
+    app.state.pool = await asyncpg.create_pool(
+        DATABASE_URL, min_size=1, max_size=POOL_SIZE, timeout=5, command_timeout=15
+    )
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = Starlette(
+    routes=[
+        Route("/words", list_words, methods=["GET"]),
+        Route("/words", create_word, methods=["POST"]),
+        Route("/words/{word_id:int}", get_word, methods=["GET"]),
+        Route("/words/{word_id:int}/reviews", review_word, methods=["POST"]),
+        Route("/study", study, methods=["GET"]),
+        Route("/auth/token", login, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+    ],
+    lifespan=lifespan,
+)
