@@ -42,6 +42,9 @@ class User(Model):
         default=0.9, validators=[MinValueValidator(0.7), MaxValueValidator(0.99)]
     )
     created_at = fields.DatetimeField(auto_now_add=True)
+    # How many words the user has, kept in step with every insert and delete (in the same
+    # transaction), so that an unfiltered list needs no COUNT over all of them.
+    word_count = fields.IntField(default=0)
 
     words: fields.ReverseRelation["Word"]
     reviews: fields.ReverseRelation["Review"]
@@ -51,7 +54,7 @@ class User(Model):
         table = "users"
 
     class PydanticMeta:
-        exclude = ("password_hash", "words", "reviews", "refresh_tokens")
+        exclude = ("password_hash", "word_count", "words", "reviews", "refresh_tokens")
 
 
 class Word(Model):

@@ -71,7 +71,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.contrib.fastapi import RegisterTortoise
 from tortoise.contrib.pydantic import pydantic_model_creator
 from tortoise.exceptions import DBConnectionError, IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
@@ -838,22 +838,32 @@ async def conflict_as_409(detail: str) -> AsyncIterator[None]:
 WORD_CONFLICT = "You already have this word in this language"
 
 
-async def create_many(words: list[Word]) -> int:
-    """Insert words in one transaction; returns how many were new. If a concurrent request
-    added one of them meanwhile, fall back to row by row and skip the duplicates."""
+async def add_to_word_count(user: User, change: int) -> None:
+    """Keep the user's word count in step with an insert or delete (call it in the same
+    transaction)."""
+    if change:
+        await User.filter(id=user.id).update(word_count=F("word_count") + change)
+
+
+async def create_many(user: User, words: list[Word]) -> int:
+    """Insert the user's words in one transaction; returns how many were new. If a concurrent
+    request added one of them meanwhile, fall back to row by row and skip the duplicates."""
     try:
         async with in_transaction():
             await Word.bulk_create(words, batch_size=500)
+            await add_to_word_count(user, len(words))
         return len(words)
     except IntegrityError:
         created = 0
-        for word in words:
-            try:
-                async with in_transaction():
-                    await word.save()
-                created += 1
-            except IntegrityError:
-                pass
+        async with in_transaction():
+            for word in words:
+                try:
+                    async with in_transaction():  # a savepoint per row
+                        await word.save()
+                    created += 1
+                except IntegrityError:
+                    pass
+            await add_to_word_count(user, created)
         return created
 
 
@@ -1523,21 +1533,25 @@ async def read_words(
     sort: WordSort = WordSort.NEWEST,
 ) -> WordPage:
     """List the user's words, filtered, sorted and paged."""
-    query = Word.filter(user_id=user.id)
+    filters: list[Q] = []
     if q:
-        query = query.filter(Q(word__icontains=q) | Q(definition__icontains=q))
+        filters.append(Q(word__icontains=q) | Q(definition__icontains=q))
     if difficulty is not None:
-        query = query.filter(difficulty=difficulty)
+        filters.append(Q(difficulty=difficulty))
     if tag:
-        query = query.filter(tags__icontains=f" {tag} ")
+        filters.append(Q(tags__icontains=f" {tag} "))
     if language is not None:
-        query = query.filter(language__iexact=language)
+        filters.append(Q(language__iexact=language))
     if due is not None:
-        now = utcnow()
-        query = query.filter(due_at__lte=now) if due else query.filter(due_at__gt=now)
+        filters.append(Q(due_at__lte=utcnow()) if due else Q(due_at__gt=utcnow()))
+    query = Word.filter(*filters, user_id=user.id)
     rows = await query.order_by(*WORD_ORDER[sort]).offset(offset).limit(limit).values(*WORD_COLUMNS)
-    # A first page that is not full holds every match: no need to count them.
-    total = len(rows) if offset == 0 and len(rows) < limit else await query.count()
+    if not filters:
+        total = user.word_count  # kept up to date: no COUNT over a large vocabulary
+    elif offset == 0 and len(rows) < limit:
+        total = len(rows)  # a first page that is not full holds every match
+    else:
+        total = await query.count()
     return WordPage(items=[WordOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
@@ -1550,8 +1564,10 @@ async def read_words(
 async def create_word(body: WordCreate, user: CurrentUser, response: Response) -> WordOut:
     """Add a word; it is new and due for study at once."""
     word = Word(user_id=user.id, due_at=utcnow(), **word_fields(body.model_dump()))
-    async with conflict_as_409(WORD_CONFLICT):
-        await word.save()
+    async with in_transaction():
+        async with conflict_as_409(WORD_CONFLICT):
+            await word.save()
+        await add_to_word_count(user, 1)
     response.headers["Location"] = f"/words/{word.id}"
     return WordOut.of_word(word)
 
@@ -1559,10 +1575,7 @@ async def create_word(body: WordCreate, user: CurrentUser, response: Response) -
 @app.get("/words/{word_id:int}", tags=["words"], responses=error_responses(401, 404))
 async def read_word(word_id: WordId, user: CurrentUser) -> WordOut:
     """One of the user's words."""
-    rows = await word_query(word_id, user).values(*WORD_COLUMNS)
-    if not rows:
-        raise WORD_NOT_FOUND
-    return WordOut.of(rows[0])
+    return WordOut.of_word(await get_word_or_404(word_id, user))
 
 
 @app.patch("/words/{word_id:int}", tags=["words"], responses=error_responses(401, 404, 409))
@@ -1587,7 +1600,9 @@ async def update_word(word_id: WordId, body: WordUpdate, user: CurrentUser) -> W
 async def delete_word(word_id: WordId, user: CurrentUser) -> None:
     """Delete a word and its review history."""
     word = await get_word_or_404(word_id, user)
-    await word.delete()
+    async with in_transaction():
+        # Counted only if this request deleted it (not a concurrent one).
+        await add_to_word_count(user, -await Word.filter(id=word.id).delete())
 
 
 # --- Import and export ---
@@ -1670,7 +1685,7 @@ async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
             continue
         existing.add(key)
         new_words.append(Word(user_id=user.id, due_at=now, **fields))
-    created = await create_many(new_words)
+    created = await create_many(user, new_words)
     skipped += len(new_words) - created
     return ImportResult(created=created, skipped=skipped, errors=errors[:MAX_IMPORT_ERRORS])
 

@@ -14,6 +14,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,9 @@ async def seed(profile: dict[str, int], rng: random.Random) -> dict[str, Any]:
             for i in range(0, len(words), batch)
         ]
     )
+    # Bulk inserts bypass the API, so set each user's word count (the API keeps it in step).
+    per_user = Counter(word.user_id for word in words)
+    await gather_limited([User.filter(id=uid).update(word_count=n) for uid, n in per_user.items()])
     timings["words_insert_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

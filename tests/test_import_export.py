@@ -361,7 +361,7 @@ async def test_import_skips_duplicates_case_insensitively(client, auth, other_au
 async def test_import_skips_a_word_added_meanwhile_by_another_request(client, auth, monkeypatch):
     create_many = vocab.create_many
 
-    async def create_many_after_a_concurrent_insert(words):
+    async def create_many_after_a_concurrent_insert(user, words):
         # Another request adds "Katze" after this import checked for duplicates.
         await Word.create(
             user_id=auth.id,
@@ -370,7 +370,8 @@ async def test_import_skips_a_word_added_meanwhile_by_another_request(client, au
             definition="first",
             due_at=vocab.utcnow(),
         )
-        return await create_many(words)
+        await vocab.add_to_word_count(user, 1)
+        return await create_many(user, words)
 
     monkeypatch.setattr(vocab, "create_many", create_many_after_a_concurrent_insert)
 
@@ -382,6 +383,8 @@ async def test_import_skips_a_word_added_meanwhile_by_another_request(client, au
         word("Hund", "dog"),
         word("Katze", "first"),
     ]
+    r = await client.get("/words", headers=auth.headers)
+    assert r.json()["total"] == 3
 
 
 async def test_import_same_file_twice_skips_every_row(client, auth):

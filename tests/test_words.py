@@ -608,3 +608,29 @@ async def test_create_word_again_after_delete_is_201(client, auth):
     word = await make_word(client, auth.headers, word="again", language="en")
     assert (await client.delete(f"/words/{word['id']}", headers=auth.headers)).status_code == 204
     await make_word(client, auth.headers, word="again", language="en")
+
+
+async def test_list_words_total_follows_creates_deletes_and_imports(client, auth, other_auth):
+    # limit=1, so the total cannot come from the page itself.
+    async def total() -> int:
+        r = await client.get("/words", params={"limit": 1}, headers=auth.headers)
+        assert r.status_code == 200, r.text
+        return r.json()["total"]
+
+    first = await make_word(client, auth.headers, word="eins")
+    await make_word(client, auth.headers, word="zwei")
+    await make_word(client, other_auth.headers, word="drei")
+    assert await total() == 2
+    r = await client.post("/words", headers=auth.headers, json={"word": "EINS", "definition": "d"})
+    assert r.status_code == 409
+    assert await total() == 2
+    r = await client.post(
+        "/words/import",
+        headers=auth.headers,
+        files={"file": ("w.csv", b"vier,four\nzwei,two\n", "text/csv")},
+    )
+    assert r.json()["created"] == 1
+    assert await total() == 3
+    assert (await client.delete(f"/words/{first['id']}", headers=auth.headers)).status_code == 204
+    assert (await client.delete(f"/words/{first['id']}", headers=auth.headers)).status_code == 404
+    assert await total() == 3 - 1 == await Word.filter(user_id=auth.id).count()
