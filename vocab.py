@@ -1601,8 +1601,10 @@ async def delete_word(word_id: WordId, user: CurrentUser) -> None:
     """Delete a word and its review history."""
     word = await get_word_or_404(word_id, user)
     async with in_transaction():
-        # Counted only if this request deleted it (not a concurrent one).
-        await add_to_word_count(user, -await Word.filter(id=word.id).delete())
+        # Counted only if this request deleted it, not a concurrent one. (The number the
+        # delete returns may include the word's reviews: it is a yes or no here.)
+        if await Word.filter(id=word.id).delete():
+            await add_to_word_count(user, -1)
 
 
 # --- Import and export ---

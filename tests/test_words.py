@@ -618,6 +618,9 @@ async def test_list_words_total_follows_creates_deletes_and_imports(client, auth
         return r.json()["total"]
 
     first = await make_word(client, auth.headers, word="eins")
+    review = {"rating": "good"}  # a word with a review history is still one word
+    r = await client.post(f"/words/{first['id']}/reviews", headers=auth.headers, json=review)
+    assert r.status_code == 201
     await make_word(client, auth.headers, word="zwei")
     await make_word(client, other_auth.headers, word="drei")
     assert await total() == 2

@@ -1,7 +1,8 @@
 """End-to-end fixtures: the real app in a uvicorn process, driven through headless Chromium.
 
-The browser is Debian's `chromium` package (/usr/bin/chromium), driven by Playwright for Python;
-Playwright's own browser downloads are never used. Run:
+The browser is Debian's `chromium` package (/usr/bin/chromium; CHROMIUM_PATH names another
+Chromium-based browser, e.g. /usr/bin/google-chrome on GitHub's runners), driven by Playwright for
+Python; Playwright's own browser downloads are never used. Run:
 
     python -m pytest tests/e2e -m e2e -p no:cacheprovider --no-cov
 
@@ -29,7 +30,7 @@ except ImportError:  # the default suite does not need it
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -54,7 +55,7 @@ def missing_requirement() -> str | None:
     if sync_playwright is None:
         return "the playwright package is not installed (pip install playwright)"
     if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        return f"{CHROMIUM} is missing (apt-get install -y chromium, or set CHROMIUM_PATH)"
     return None
 
 
@@ -145,7 +146,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 @pytest.fixture(scope="package")
 def browser() -> Iterator["Browser"]:
-    """Headless Chromium from the system package."""
+    """Headless Chromium from the system package (or CHROMIUM_PATH)."""
     problem = missing_requirement()
     if problem:
         if os.environ.get("E2E_REQUIRED") == "1":
