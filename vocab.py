@@ -1491,7 +1491,8 @@ async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:  # type: ig
         )
     if body.desired_retention is not None:
         user.desired_retention = body.desired_retention
-    await user.save()
+    # Only these columns: a word added meanwhile keeps its place in the word count.
+    await user.save(update_fields=["password_hash", "desired_retention"])
     return await UserOut.from_tortoise_orm(user)
 
 
