@@ -1197,9 +1197,9 @@ def route_template(scope: Scope) -> str:
     return getattr(route, "path_format", None) or "unmatched"
 
 
-class RequestContextMiddleware:
-    """Tag every response with X-Request-ID and security headers, and log one line and count
-    one metric per request."""
+class HTTPMiddleware:
+    """A pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware): `handle` sees
+    HTTP requests; lifespan and other messages pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -1208,6 +1208,18 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Process one HTTP request."""
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(HTTPMiddleware):
+    """Tag every response with X-Request-ID and security headers, and log one line and count
+    one metric per request."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
         # This request's own copy of the lifespan state (uvicorn copies it; not every server does).
@@ -1250,18 +1262,12 @@ class RequestContextMiddleware:
             )
 
 
-class ErrorMiddleware:
+class ErrorMiddleware(HTTPMiddleware):
     """Turn failures into bare JSON errors: 503 when the database is unreachable, 500
     otherwise (no traceback or SQL reaches the client). It sits inside CORS, so that a browser
     can read these too."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_tracked(message: Message) -> None:
@@ -1294,17 +1300,11 @@ IMPORT_MAX_BYTES = 5 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HTTPMiddleware):
     """Answer 413 for an oversized request body, from Content-Length before reading anything,
     or as soon as a streamed body passes the limit."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         is_import = scope["path"] == "/words/import"
         limit = IMPORT_MAX_BYTES + MULTIPART_OVERHEAD if is_import else settings.MAX_BODY_BYTES
         too_large = HTTPException(
