@@ -19,7 +19,8 @@ import sys
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -27,7 +28,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import asyncpg
 import fsrs
@@ -63,7 +64,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import Tortoise, connections, timezone
@@ -78,6 +78,7 @@ from tortoise.transactions import in_transaction
 from models import Rating, RefreshToken, Review, State, User, Word
 
 ROOT = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 # --- Settings ---
 
@@ -118,6 +119,7 @@ class Settings(BaseSettings):
     ARGON2_MEMORY_KIB: int = Field(default=19456, ge=8)
     ARGON2_TIME_COST: int = Field(default=2, ge=1)
     ARGON2_PARALLELISM: int = Field(default=1, ge=1)
+    PASSWORD_HASH_THREADS: int = Field(default=1, ge=1, le=64)
     MAX_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
     RATE_LIMIT_LOGIN: str = "5/minute"
     RATE_LIMIT_REGISTER: str = "10/hour"
@@ -405,14 +407,24 @@ def client_address(request: Request) -> str:
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 
+# Hashing runs on threads of its own, PASSWORD_HASH_THREADS per process: a burst of sign-ins
+# queues there instead of crowding the event loop's core, so other requests stay fast.
+hashing_threads = ThreadPoolExecutor(settings.PASSWORD_HASH_THREADS, "argon2")
+
+
+async def in_hashing_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run a password hash function off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(hashing_threads, function, *args)
+
+
 async def hash_password(password: str) -> str:
-    """argon2id-hash a password in a worker thread (it takes tens of milliseconds)."""
-    return await run_in_threadpool(password_hasher.hash, password)
+    """argon2id-hash a password (it takes tens of milliseconds)."""
+    return await in_hashing_thread(password_hasher.hash, password)
 
 
 async def verify_password(password: str, password_hash: str) -> tuple[bool, str | None]:
-    """Check a password in a worker thread; also returns a new hash when parameters changed."""
-    return await run_in_threadpool(password_hasher.verify_and_update, password, password_hash)
+    """Check a password; also returns a new hash when the parameters were raised."""
+    return await in_hashing_thread(password_hasher.verify_and_update, password, password_hash)
 
 
 def encode_token(
