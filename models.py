@@ -64,6 +64,7 @@ class Word(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="words", on_delete=fields.CASCADE
     )
+    user_id: int  # the foreign key's column, declared for the type checker
     word = fields.CharField(max_length=100)
     # `word` case-folded: the key of the one-word-per-user-and-language rule and of `sort=word`.
     # Case-folding can lengthen a string (ß -> ss), hence the extra room.
@@ -109,10 +110,12 @@ class Review(Model):
     word: fields.ForeignKeyRelation[Word] = fields.ForeignKeyField(
         "models.Word", related_name="reviews", on_delete=fields.CASCADE
     )
+    word_id: int
     # The owner again, so that statistics need no join and go with the user.
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="reviews", on_delete=fields.CASCADE
     )
+    user_id: int
     rating = fields.CharEnumField(Rating, max_length=5)
     reviewed_at = fields.DatetimeField()
     # The UTC calendar day of `reviewed_at`: daily counts and streaks group by it on every
@@ -146,6 +149,7 @@ class RefreshToken(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="refresh_tokens", on_delete=fields.CASCADE
     )
+    user_id: int
     # One login: every token rotated from the same sign-in shares it.
     family = fields.UUIDField(db_index=True)
     expires_at = fields.DatetimeField()

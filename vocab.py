@@ -4,6 +4,10 @@ People register, sign in and keep their own list of words, which they study with
 repetition. Run it with `uvicorn vocab:app` (SQLite in a local file, no configuration needed) and
 explore it at http://127.0.0.1:8000/docs. `python vocab.py migrate` applies the database
 migrations and exits. The HTTP contract is documented in the OpenAPI schema at /openapi.json.
+
+The module reads top to bottom: settings, the database, the API's shared conventions, then one
+section per resource (its schemas, helpers and router), then the plumbing that knows no resource
+and the block that builds `app`.
 """
 
 import asyncio
@@ -19,27 +23,38 @@ import sys
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import asyncpg
 import fsrs
 import limits
 from aerich import Command
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -69,10 +84,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import Tortoise, connections, timezone
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.contrib.fastapi import RegisterTortoise
-from tortoise.contrib.pydantic import pydantic_model_creator
+from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.exceptions import DBConnectionError, IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import Rating, RefreshToken, Review, State, User, Word
@@ -188,40 +204,15 @@ def check_secret(key: str) -> None:
         raise ValueError("SECRET_KEY is a well-known or trivial value")
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line, with the request fields the access log adds."""
-
-    FIELDS = ("request_id", "user_id", "method", "path", "status", "duration_ms", "client")
-
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as a JSON line."""
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
 settings = Settings()
-log_handler = logging.StreamHandler()
-log_handler.setFormatter(
-    JsonFormatter()
-    if settings.LOG_FORMAT == "json"
-    else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-)
-logging.basicConfig(level=settings.LOG_LEVEL, handlers=[log_handler])
 logger = logging.getLogger("vocab")
-access_log = logging.getLogger("vocab.access")
-logging.getLogger("tortoise").setLevel(logging.WARNING)  # it logs its whole config at start
 
 # --- Database ---
 
 DIALECT = "sqlite" if settings.DATABASE_URL.startswith("sqlite") else "postgres"
+#: Ids are 32-bit on both databases; a larger one cannot exist (and would make PostgreSQL fail).
+MAX_ID = 2**31 - 1
+MIGRATION_LOCK = 7283421  # any number, the same in every process
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:
@@ -236,7 +227,7 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 
 def database_connection() -> dict[str, Any]:
     """DATABASE_URL as Tortoise connection settings, with bounded waits on PostgreSQL."""
-    connection = expand_db_url(settings.DATABASE_URL)
+    connection: dict[str, Any] = expand_db_url(settings.DATABASE_URL)
     if DIALECT == "postgres":
         credentials = connection["credentials"]
         credentials.setdefault("minsize", 1)
@@ -256,6 +247,14 @@ TORTOISE_ORM: dict[str, Any] = {
 }
 #: Aerich writes SQL in one dialect, so each database has its own migration set.
 MIGRATIONS = ROOT / "migrations" / DIALECT
+#: Errors that mean the database cannot be reached (a 503, not a 500).
+DATABASE_DOWN = (
+    OSError,  # includes connection refused and timeouts
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down
+)
 
 
 def utcnow() -> datetime:
@@ -263,9 +262,14 @@ def utcnow() -> datetime:
     return timezone.now()
 
 
-#: Ids are 32-bit on both databases; a larger one cannot exist (and would make PostgreSQL fail).
-MAX_ID = 2**31 - 1
-MIGRATION_LOCK = 7283421  # any number, the same in every process
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error (or what caused it) means the database cannot be reached."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DATABASE_DOWN):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 async def migrate() -> list[str]:
@@ -298,7 +302,111 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
+# --- API conventions ---
+# Errors are `{"detail": ...}`; every route lists the error statuses it can answer, so that the
+# OpenAPI schema (and a schema-aware client) knows them all. A resource that is someone else's is
+# as missing as one that never existed: 404, never 403.
+
+Tortoise.init_models(["models"], "models")  # lets the generated schemas see relations
+
+
+class ErrorOut(BaseModel):
+    """An error: what went wrong, for a person to read."""
+
+    detail: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+def not_found(thing: str) -> HTTPException:
+    """The 404 for a missing (or another user's) resource."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{thing} not found")
+
+
+@asynccontextmanager
+async def conflict_as_409(detail: str) -> AsyncIterator[None]:
+    """Turn a unique-constraint violation into 409 with a fixed message (never the SQL)."""
+    try:
+        # A savepoint, so a violation does not poison an enclosing PostgreSQL transaction.
+        async with in_transaction():
+            yield
+    except IntegrityError:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=detail) from None
+
+
+#: Text that is stored or searched for may not contain NUL, which PostgreSQL cannot store
+#: ("invalid byte sequence for encoding UTF8: 0x00" would be a 500): it is a 422 instead.
+NO_NUL = r"^[^\x00]*$"
+
+CREDENTIALS_ERROR = HTTPException(
+    status.HTTP_401_UNAUTHORIZED,
+    detail="Could not validate credentials",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
+
+
+async def get_current_user(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
+    """The user named by a valid access token, who must still exist."""
+    if token is None:
+        raise CREDENTIALS_ERROR
+    claims = decode_token(token, "access", CREDENTIALS_ERROR)
+    user = await User.get_or_none(id=int(claims["sub"]))
+    if user is None:
+        raise CREDENTIALS_ERROR
+    request.state.user_id = user.id  # for the access log
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class BodyLimitRoute(APIRoute):
+    """A route whose request body may be at most `max_bytes` (MAX_BODY_BYTES unless its router
+    declares a limit of its own with `body_limit`): 413 from Content-Length before anything is
+    read, or as soon as a streamed body passes the limit.
+
+    Ours rather than FastAPI's `max_body_size`: Starlette's limiter behind it answers a declared
+    oversize body in plain text, where every error of this API is JSON."""
+
+    max_bytes = settings.MAX_BODY_BYTES
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        too_large = HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"Request body is larger than {self.max_bytes} bytes",
+        )
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await JSONResponse({"detail": too_large.detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise too_large  # FastAPI turns it into the JSON 413
+            return message
+
+        await super().handle(scope, receive_within_limit, send)
+
+
+def body_limit(max_bytes: int) -> type[BodyLimitRoute]:
+    """A route class for a router whose request bodies may be up to `max_bytes`."""
+    return type(f"BodyLimit{max_bytes}Route", (BodyLimitRoute,), {"max_bytes": max_bytes})
+
+
 # --- Auth ---
+# Passwords are argon2id; an access token is a short-lived JWT, a refresh token a JWT known to
+# the database by its id only, rotated on every use. Failed sign-ins and registrations are
+# rate-limited.
 
 password_hasher = PasswordHash(
     (
@@ -316,11 +424,6 @@ SIGNING_KEY = OctKey.import_key(settings.secret_key())
 ALGORITHM = "HS256"
 TokenType = Literal["access", "refresh"]
 
-CREDENTIALS_ERROR = HTTPException(
-    status.HTTP_401_UNAUTHORIZED,
-    detail="Could not validate credentials",
-    headers={"WWW-Authenticate": "Bearer"},
-)
 LOGIN_ERROR = HTTPException(
     status.HTTP_401_UNAUTHORIZED,
     detail="Incorrect email or password",
@@ -331,6 +434,41 @@ REFRESH_ERROR = HTTPException(
     detail="Invalid refresh token",
     headers={"WWW-Authenticate": "Bearer"},
 )
+EMAIL_TAKEN = "Email already registered"
+
+if TYPE_CHECKING:  # a class made at run time is opaque to the type checker: name its base
+    UserOut = PydanticModel
+else:
+    #: A user as the API shows them (registration answers one; the password hash is excluded
+    #: on the model).
+    UserOut = pydantic_model_creator(User, name="UserOut")
+
+
+Email = Annotated[EmailStr, StringConstraints(max_length=320)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+
+
+class UserCreate(BaseModel):
+    """Registration: an email and a password of 8–128 characters."""
+
+    email: Email
+    password: Password
+
+
+class TokenPair(BaseModel):
+    """A short-lived access token and the refresh token that renews it."""
+
+    access_token: str = Field(description="Send it as `Authorization: Bearer <token>`.")
+    refresh_token: str = Field(description="Trade it at `/auth/refresh` for a new pair, once.")
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class RefreshRequest(BaseModel):
+    """A refresh token, to renew (`/auth/refresh`) or end (`/auth/logout`) a login."""
+
+    refresh_token: Annotated[str, StringConstraints(max_length=4096)]
+
 
 # Failed sign-ins are counted per email and per client, registrations per client. The counters
 # live in RATE_LIMIT_STORAGE: this process's memory by default (each worker or replica counts
@@ -352,7 +490,7 @@ LOGIN_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN)
 REGISTER_LIMIT = rate_limit(settings.RATE_LIMIT_REGISTER)
 
 
-#: One lock per rate-limit key while an attempt is checked, judged and counted.
+#: One lock per rate-limit key while a sign-in is checked, judged and counted.
 attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
@@ -360,7 +498,7 @@ attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValu
 async def one_attempt_at_a_time(
     limit: limits.RateLimitItem | None, *keys: str
 ) -> AsyncIterator[None]:
-    """Let one attempt per key through at a time while limits are on.
+    """Let one sign-in per key through at a time while limits are on.
 
     Only failures count, and a failure is known only after the password check, so attempts
     sent together would otherwise all pass the check before any of them is counted. With
@@ -377,23 +515,28 @@ async def one_attempt_at_a_time(
         yield
 
 
+async def too_many_attempts(limit: limits.RateLimitItem, key: str) -> HTTPException:
+    """The 429 for a key that has used up its limit, saying when to try again."""
+    stats = await rate_limiter.get_window_stats(limit, key)
+    retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"Too many attempts; try again in {retry_after} seconds",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 async def ensure_not_limited(limit: limits.RateLimitItem | None, *keys: str) -> None:
     """429 with Retry-After when any key has used up its limit."""
     if limit is None:
         return
     for key in keys:
         if not await rate_limiter.test(limit, key):
-            stats = await rate_limiter.get_window_stats(limit, key)
-            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                detail=f"Too many attempts; try again in {retry_after} seconds",
-                headers={"Retry-After": str(retry_after)},
-            )
+            raise await too_many_attempts(limit, key)
 
 
 async def count_attempt(limit: limits.RateLimitItem | None, *keys: str) -> None:
-    """Count one attempt against each key's limit."""
+    """Count one failed attempt against each key's limit."""
     if limit is not None:
         for key in keys:
             await rate_limiter.hit(limit, key)
@@ -402,9 +545,6 @@ async def count_attempt(limit: limits.RateLimitItem | None, *keys: str) -> None:
 def client_address(request: Request) -> str:
     """The client's IP (behind a proxy, uvicorn's --proxy-headers makes it the real one)."""
     return request.client.host if request.client else "unknown"
-
-
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 
 # Hashing runs on threads of its own, PASSWORD_HASH_THREADS per process: a burst of sign-ins
@@ -464,7 +604,7 @@ def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str,
     return claims
 
 
-async def issue_tokens(user_id: int, family: uuid.UUID | None = None) -> "TokenPair":
+async def issue_tokens(user_id: int, family: uuid.UUID | None = None) -> TokenPair:
     """A new access token and a new refresh token in the given login family (or a new one)."""
     family = family or uuid.uuid4()
     lifetime = timedelta(days=settings.REFRESH_TOKEN_DAYS)
@@ -499,40 +639,134 @@ async def spend_refresh_token(token: str) -> RefreshToken:
     raise REFRESH_ERROR
 
 
-async def get_current_user(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
-    """The user named by a valid access token, who must still exist."""
-    if token is None:
-        raise CREDENTIALS_ERROR
-    claims = decode_token(token, "access", CREDENTIALS_ERROR)
-    user = await User.get_or_none(id=int(claims["sub"]))
-    if user is None:
-        raise CREDENTIALS_ERROR
-    request.state.user_id = user.id  # for the access log
-    return user
+auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=BodyLimitRoute)
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+@auth_router.post("/register", status_code=201, responses=error_responses(409, 429))
+async def register(body: UserCreate, request: Request) -> UserOut:
+    """Create an account."""
+    client = f"register:{client_address(request)}"
+    # Every registration counts, so `hit` both judges and counts it.
+    if REGISTER_LIMIT is not None and not await rate_limiter.hit(REGISTER_LIMIT, client):
+        raise await too_many_attempts(REGISTER_LIMIT, client)
+    email = body.email.lower()
+    if await User.exists(email=email):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=EMAIL_TAKEN)
+    user = User(email=email, password_hash=await hash_password(body.password))
+    async with conflict_as_409(EMAIL_TAKEN):
+        await user.save()
+    return await UserOut.from_tortoise_orm(user)
 
-# --- Schemas ---
 
-Tortoise.init_models(["models"], "models")  # lets the generated schemas see relations
+@auth_router.post("/token", responses=error_responses(401, 429))
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
+) -> TokenPair:
+    """Sign in with email (as `username`) and password; returns an access and a refresh token."""
+    email = form.username.strip().lower()
+    counters = (f"login-email:{email}", f"login-client:{client_address(request)}")
+    async with one_attempt_at_a_time(LOGIN_LIMIT, *counters):
+        await ensure_not_limited(LOGIN_LIMIT, *counters)
+        # No email holds NUL, and PostgreSQL cannot even compare it: such a name is unknown.
+        user = None if "\x00" in email else await User.get_or_none(email=email)
+        valid, new_hash = await verify_password(
+            form.password, user.password_hash if user else DUMMY_HASH
+        )
+        if user is None or not valid:
+            await count_attempt(LOGIN_LIMIT, *counters)
+            raise LOGIN_ERROR
+    if new_hash:  # the hash parameters were raised since this password was set
+        user.password_hash = new_hash
+        await user.save(update_fields=["password_hash"])
+    return await issue_tokens(user.id)
 
-#: A user as the API shows them (the password hash is excluded on the model).
-UserOut = pydantic_model_creator(User, name="UserOut")
+
+@auth_router.post("/refresh", responses=error_responses(401))
+async def refresh(body: RefreshRequest) -> TokenPair:
+    """Trade a refresh token for a new pair; the old refresh token is spent."""
+    spent = await spend_refresh_token(body.refresh_token)
+    return await issue_tokens(spent.user_id, family=spent.family)
 
 
-def empty_to_none(value: Any) -> Any:
+@auth_router.post("/logout", status_code=204, responses=error_responses(401))
+async def logout(body: RefreshRequest) -> None:
+    """End a login: every refresh token of it is revoked."""
+    spent = await spend_refresh_token(body.refresh_token)
+    await RefreshToken.filter(family=spent.family, revoked_at=None).update(
+        revoked_at=timezone.now()
+    )
+
+
+# --- Users ---
+
+
+class UserUpdate(BaseModel):
+    """A password change (needs `current_password`) and/or a new desired retention."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password | None = None
+    current_password: Annotated[str, StringConstraints(max_length=128)] | None = None
+    desired_retention: Annotated[float, Field(ge=0.7, le=0.99)] | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> "UserUpdate":
+        for name in ("password", "desired_retention"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+users_router = APIRouter(
+    prefix="/users", tags=["users"], responses=error_responses(401), route_class=BodyLimitRoute
+)
+
+
+@users_router.get("/me")
+async def read_me(user: CurrentUser) -> UserOut:
+    """The signed-in user."""
+    return await UserOut.from_tortoise_orm(user)
+
+
+@users_router.patch("/me", responses=error_responses(403))
+async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
+    """Change the password (with the current one) and/or the desired retention."""
+    if body.password is not None:
+        valid = (
+            body.current_password is not None
+            and (await verify_password(body.current_password, user.password_hash))[0]
+        )
+        if not valid:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Current password is incorrect")
+        user.password_hash = await hash_password(body.password)
+        # A new password ends every existing login.
+        await RefreshToken.filter(user_id=user.id, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+    if body.desired_retention is not None:
+        user.desired_retention = body.desired_retention
+    # Only these columns: a word added meanwhile keeps its place in the word count.
+    await user.save(update_fields=["password_hash", "desired_retention"])
+    return await UserOut.from_tortoise_orm(user)
+
+
+@users_router.delete("/me", status_code=204)
+async def delete_me(user: CurrentUser) -> None:
+    """Delete the account with all its words and reviews; its tokens stop working at once."""
+    await user.delete()
+
+
+# --- Words ---
+# A word is stored with its schedule in one row. Two columns hold normal forms: `word_key` (the
+# duplicate rule and `sort=word`) and `tags` (one padded string, so a tag filter is one LIKE on
+# every database); the codecs below are the only code that knows those formats.
+
+
+def empty_to_none(value: T) -> T | None:
     """Treat "" like a missing value (for optional text fields)."""
     return None if isinstance(value, str) and not value.strip() else value
 
 
-#: Text that is stored or searched for may not contain NUL, which PostgreSQL cannot store
-#: ("invalid byte sequence for encoding UTF8: 0x00" would be a 500): it is a 422 instead.
-NO_NUL = r"^[^\x00]*$"
-Email = Annotated[EmailStr, StringConstraints(max_length=320)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 WordText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)
 ]
@@ -563,43 +797,41 @@ Tags = Annotated[
 ]
 
 
-class UserCreate(BaseModel):
-    """Registration: an email and a password of 8–128 characters."""
-
-    email: Email
-    password: Password
+def tags_to_column(tags: list[str]) -> str:
+    """Tags as stored: joined by single spaces with a space at either end, duplicates dropped."""
+    return " " + " ".join(dict.fromkeys(tags)) + " "
 
 
-class UserUpdate(BaseModel):
-    """A password change (needs `current_password`) and/or a new desired retention."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    password: Password | None = None
-    current_password: Annotated[str, StringConstraints(max_length=128)] | None = None
-    desired_retention: Annotated[float, Field(ge=0.7, le=0.99)] | None = None
-
-    @model_validator(mode="after")
-    def _not_null(self) -> "UserUpdate":
-        for name in ("password", "desired_retention"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+def tags_from_column(stored: str) -> list[str]:
+    """Stored tags as a list."""
+    return stored.split()
 
 
-class TokenPair(BaseModel):
-    """A short-lived access token and the refresh token that renews it."""
-
-    access_token: str
-    refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="Seconds until the access token expires.")
+def tag_in_column(tag: str) -> str:
+    """What the tags column contains when it holds this tag."""
+    return f" {tag} "
 
 
-class RefreshRequest(BaseModel):
-    """A refresh token, to renew (`/auth/refresh`) or end (`/auth/logout`) a login."""
+def language_to_column(code: str | None) -> str:
+    """A language as stored: its tag in the usual case (`PT-br` -> `pt-BR`), so case never makes
+    two languages, and "" for none (NULLs never collide in a unique index, "" does)."""
+    if not code:
+        return ""
+    first, *rest = code.split("-")
+    parts = [first.lower()]
+    for part in rest:
+        if len(part) == 2:  # region
+            parts.append(part.upper())
+        elif len(part) == 4 and part.isalpha():  # script
+            parts.append(part.title())
+        else:
+            parts.append(part.lower())
+    return "-".join(parts)
 
-    refresh_token: Annotated[str, StringConstraints(max_length=4096)]
+
+def language_from_column(stored: str) -> str | None:
+    """A stored language as the API shows it (null for none)."""
+    return stored or None
 
 
 class WordCreate(BaseModel):
@@ -638,16 +870,15 @@ class WordUpdate(BaseModel):
 class ScheduleOut(BaseModel):
     """A word's spaced-repetition state (FSRS)."""
 
-    state: State
-    due_at: datetime
-    stability: float | None
+    state: State = Field(description="`new` until the first review.")
+    due_at: datetime = Field(description="When the word is next due; a new word is due at once.")
+    stability: float | None = Field(description="Days until recall drops to 90 %; null while new.")
     difficulty: float | None = Field(description="FSRS' difficulty, 1–10; null while new.")
-    reps: int
-    lapses: int
+    reps: int = Field(description="How many times the word was reviewed.")
+    lapses: int = Field(description="How many times it was forgotten once learned.")
     last_reviewed_at: datetime | None
 
 
-# Hand-written rather than generated: the API nests the schedule and shows tags as a list.
 #: What a word's API shape is made of: read paths fetch these as plain rows, no ORM objects.
 WORD_COLUMNS = (
     "id", "word", "definition", "example", "language", "difficulty", "tags", "created_at",
@@ -656,6 +887,7 @@ WORD_COLUMNS = (
 )  # fmt: skip
 
 
+# Hand-written rather than generated: the API nests the schedule and shows tags as a list.
 class WordOut(BaseModel):
     """A word as the API shows it."""
 
@@ -663,8 +895,8 @@ class WordOut(BaseModel):
     word: str
     definition: str
     example: str | None
-    language: str | None
-    difficulty: int
+    language: str | None = Field(description="Its language code; null for none.")
+    difficulty: int = Field(description="The learner's own rating, 1–5.")
     tags: list[str]
     created_at: datetime
     updated_at: datetime
@@ -690,9 +922,9 @@ class WordOut(BaseModel):
             word=row["word"],
             definition=row["definition"],
             example=row["example"],
-            language=row["language"] or None,
+            language=language_from_column(row["language"]),
             difficulty=row["difficulty"],
-            tags=row["tags"].split(),
+            tags=tags_from_column(row["tags"]),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             schedule=schedule,
@@ -713,6 +945,173 @@ class WordPage(BaseModel):
     offset: int
 
 
+class WordSort(StrEnum):
+    """Orders for `GET /words`; ties are broken by id so paging is stable."""
+
+    NEWEST = "-created_at"
+    OLDEST = "created_at"
+    WORD = "word"
+    WORD_DESC = "-word"
+    DUE = "due_at"
+
+
+WORD_ORDER = {
+    WordSort.NEWEST: ("-created_at", "-id"),
+    WordSort.OLDEST: ("created_at", "id"),
+    WordSort.WORD: ("word_key", "id"),
+    WordSort.WORD_DESC: ("-word_key", "-id"),
+    WordSort.DUE: ("due_at", "id"),
+}
+
+
+class WordQuery(BaseModel):
+    """`GET /words`' query parameters: filters, order and page."""
+
+    limit: int = Field(50, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=MAX_ID)
+    q: str | None = Field(
+        None, max_length=100, pattern=NO_NUL, description="Case-insensitive, in word or definition."
+    )
+    difficulty: int | None = Field(None, ge=1, le=5)
+    tag: str | None = Field(None, max_length=32, pattern=NO_NUL, description="Case-insensitive.")
+    language: str | None = Field(None, max_length=16, pattern=NO_NUL)
+    due: bool | None = Field(
+        None, description="true: only words due now; false: only those not due."
+    )
+    sort: WordSort = WordSort.NEWEST
+
+    def filters(self) -> list[Q]:
+        """The query's filters as ORM conditions (none when it has no filter)."""
+        filters: list[Q] = []
+        if self.q:
+            filters.append(Q(word__icontains=self.q) | Q(definition__icontains=self.q))
+        if self.difficulty is not None:
+            filters.append(Q(difficulty=self.difficulty))
+        if self.tag:
+            filters.append(Q(tags__icontains=tag_in_column(self.tag)))
+        if self.language is not None:
+            filters.append(Q(language__iexact=self.language))
+        if self.due is not None:
+            filters.append(Q(due_at__lte=utcnow()) if self.due else Q(due_at__gt=utcnow()))
+        return filters
+
+
+WordId = Annotated[int, PathParam(description="The word's id.")]
+WORD_NOT_FOUND = not_found("Word")
+WORD_CONFLICT = "You already have this word in this language"
+
+
+def word_query(word_id: int, user: User) -> QuerySet[Word]:
+    """The user's word with this id, as a query; another user's word is as missing as a
+    deleted one, and an id beyond the column's range matches nothing."""
+    return Word.filter(id=word_id if 0 < word_id <= MAX_ID else 0, user_id=user.id).limit(1)
+
+
+async def get_word_or_404(word_id: int, user: User, *, for_update: bool = False) -> Word:
+    """The user's word with this id, or 404."""
+    query = word_query(word_id, user)
+    word = await (query.select_for_update() if for_update else query).first()
+    if word is None:
+        raise WORD_NOT_FOUND
+    return word
+
+
+def word_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Map validated word input to model columns (normal forms for the unique key and tags)."""
+    fields = dict(data)
+    if "word" in fields:
+        fields["word_key"] = fields["word"].casefold()
+    if "language" in fields:
+        fields["language"] = language_to_column(fields["language"])
+    if "tags" in fields:
+        fields["tags"] = tags_to_column(fields["tags"])
+    return fields
+
+
+async def add_to_word_count(user: User, change: int) -> None:
+    """Keep the user's word count in step with an insert or delete (call it in the same
+    transaction)."""
+    if change:
+        await User.filter(id=user.id).update(word_count=F("word_count") + change)
+
+
+words_router = APIRouter(
+    prefix="/words", tags=["words"], responses=error_responses(401), route_class=BodyLimitRoute
+)
+
+
+@words_router.get("")
+async def read_words(user: CurrentUser, query: Annotated[WordQuery, Query()]) -> WordPage:
+    """List the user's words, filtered, sorted and paged."""
+    filters = query.filters()
+    matching = Word.filter(*filters, user_id=user.id)
+    page = matching.order_by(*WORD_ORDER[query.sort]).offset(query.offset).limit(query.limit)
+    rows = await page.values(*WORD_COLUMNS)
+    if not filters:
+        total = user.word_count  # kept up to date: no COUNT over a large vocabulary
+    elif query.offset == 0 and len(rows) < query.limit:
+        total = len(rows)  # a first page that is not full holds every match
+    else:
+        total = await matching.count()
+    items = [WordOut.of(r) for r in rows]
+    return WordPage(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+@words_router.post("", status_code=201, responses=error_responses(409))
+async def create_word(body: WordCreate, user: CurrentUser, response: Response) -> WordOut:
+    """Add a word; it is new and due for study at once."""
+    word = Word(user_id=user.id, due_at=utcnow(), **word_fields(body.model_dump()))
+    async with in_transaction():
+        async with conflict_as_409(WORD_CONFLICT):
+            await word.save()
+        await add_to_word_count(user, 1)
+    response.headers["Location"] = f"/words/{word.id}"
+    return WordOut.of_word(word)
+
+
+@words_router.get("/{word_id:int}", responses=error_responses(404))
+async def read_word(word_id: WordId, user: CurrentUser) -> WordOut:
+    """One of the user's words."""
+    return WordOut.of_word(await get_word_or_404(word_id, user))
+
+
+@words_router.patch("/{word_id:int}", responses=error_responses(404, 409))
+async def update_word(word_id: WordId, body: WordUpdate, user: CurrentUser) -> WordOut:
+    """Change some of a word's fields."""
+    word = await get_word_or_404(word_id, user)
+    changes = word_fields(body.model_dump(exclude_unset=True))
+    if changes:
+        word.update_from_dict(changes)
+        # Only the changed columns: a review running meanwhile keeps its schedule update.
+        async with conflict_as_409(WORD_CONFLICT):
+            await word.save(update_fields=[*changes, "updated_at"])
+    return WordOut.of_word(word)
+
+
+@words_router.delete("/{word_id:int}", status_code=204, responses=error_responses(404))
+async def delete_word(word_id: WordId, user: CurrentUser) -> None:
+    """Delete a word and its review history."""
+    word = await get_word_or_404(word_id, user)
+    async with in_transaction():
+        # Counted only if this request deleted it, not a concurrent one. (The number the
+        # delete returns may include the word's reviews: it is a yes or no here.)
+        if await Word.filter(id=word.id).delete():
+            await add_to_word_count(user, -1)
+
+
+# --- Learning ---
+# Reviews move a word's schedule on by FSRS (the `fsrs` package) with the user's desired
+# retention; each review is logged with the schedule before and after it.
+
+if TYPE_CHECKING:  # a class made at run time is opaque to the type checker: name its base
+    ReviewOut = PydanticModel
+else:
+    #: A review as the API shows it (the replay columns stay on the server).
+    ReviewOut = pydantic_model_creator(
+        Review, name="ReviewOut", include=("id", "rating", "reviewed_at", "duration_ms")
+    )
+
+
 class ReviewCreate(BaseModel):
     """A review: how well the word was recalled, and optionally how long it took."""
 
@@ -722,23 +1121,17 @@ class ReviewCreate(BaseModel):
     duration_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
 
 
-#: A review as the API shows it (the replay columns stay on the server).
-ReviewOut = pydantic_model_creator(
-    Review, name="ReviewOut", include=("id", "rating", "reviewed_at", "duration_ms")
-)
-
-
 class ReviewResult(BaseModel):
     """The review just recorded, and the word with its new schedule."""
 
-    review: ReviewOut  # type: ignore[valid-type]
+    review: ReviewOut
     word: WordOut
 
 
 class ReviewPage(BaseModel):
     """One page of a word's reviews, newest first."""
 
-    items: list[ReviewOut]  # type: ignore[valid-type]
+    items: list[ReviewOut]
     total: int
     limit: int
     offset: int
@@ -770,6 +1163,255 @@ class StatsOut(BaseModel):
     by_difficulty: dict[str, int] = Field(description='Words per difficulty, "1" to "5".')
 
 
+# FSRS has no "new" state: a word never reviewed is a learning card at its first step.
+FSRS_STATE = {
+    State.NEW: fsrs.State.Learning,
+    State.LEARNING: fsrs.State.Learning,
+    State.REVIEW: fsrs.State.Review,
+    State.RELEARNING: fsrs.State.Relearning,
+}
+STATE_OF_FSRS = {
+    fsrs.State.Learning: State.LEARNING,
+    fsrs.State.Review: State.REVIEW,
+    fsrs.State.Relearning: State.RELEARNING,
+}
+FSRS_RATING = {
+    Rating.AGAIN: fsrs.Rating.Again,
+    Rating.HARD: fsrs.Rating.Hard,
+    Rating.GOOD: fsrs.Rating.Good,
+    Rating.EASY: fsrs.Rating.Easy,
+}
+#: The word columns a review changes.
+SCHEDULE_COLUMNS = [
+    "state",
+    "step",
+    "stability",
+    "fsrs_difficulty",
+    "due_at",
+    "reps",
+    "lapses",
+    "last_reviewed_at",
+    "updated_at",
+]
+
+
+@lru_cache(maxsize=64)
+def scheduler(desired_retention: float) -> fsrs.Scheduler:
+    """The FSRS scheduler for one desired retention (FSRS-6 default parameters).
+
+    Fuzzing is off so that a review's outcome is reproducible from its inputs."""
+    return fsrs.Scheduler(desired_retention=desired_retention, enable_fuzzing=False)
+
+
+def card_of(word: Word) -> fsrs.Card:
+    """The word's schedule as an FSRS card."""
+    return fsrs.Card(
+        card_id=word.id,
+        state=FSRS_STATE[word.state],
+        step=0 if word.state == State.NEW else word.step,
+        stability=word.stability,
+        difficulty=word.fsrs_difficulty,
+        due=word.due_at,
+        last_review=word.last_reviewed_at,
+    )
+
+
+def next_schedule(
+    word: Word, rating: Rating, desired_retention: float, now: datetime
+) -> dict[str, Any]:
+    """The word's schedule columns after a review with this rating."""
+    after, _ = scheduler(desired_retention).review_card(
+        card_of(word), FSRS_RATING[rating], review_datetime=now
+    )
+    return {
+        "state": STATE_OF_FSRS[after.state],
+        "step": after.step,
+        "stability": after.stability,
+        "fsrs_difficulty": after.difficulty,
+        "due_at": after.due,
+        "reps": word.reps + 1,
+        # A lapse is forgetting a word that had been learned.
+        "lapses": word.lapses + 1
+        if rating == Rating.AGAIN and word.state == State.REVIEW
+        else word.lapses,
+        "last_reviewed_at": now,
+    }
+
+
+async def record_review(word_id: int, user: User, body: ReviewCreate) -> tuple[Review, Word]:
+    """Apply a review to the word's schedule and log it, as one transaction."""
+    async with in_transaction():
+        # The row lock makes concurrent reviews of one word queue up instead of overwriting
+        # each other (SQLite serialises writers anyway).
+        word = await get_word_or_404(word_id, user, for_update=True)
+        now = utcnow()
+        after = next_schedule(word, body.rating, user.desired_retention, now)
+        review = await Review.create(
+            word_id=word.id,
+            user_id=user.id,
+            rating=body.rating,
+            reviewed_at=now,
+            reviewed_on=now.date(),
+            duration_ms=body.duration_ms,
+            state_before=word.state,
+            step_before=word.step,
+            stability_before=word.stability,
+            difficulty_before=word.fsrs_difficulty,
+            due_before=word.due_at,
+            last_reviewed_before=word.last_reviewed_at,
+            state_after=after["state"],
+            step_after=after["step"],
+            stability_after=after["stability"],
+            difficulty_after=after["fsrs_difficulty"],
+            due_after=after["due_at"],
+        )
+        word.update_from_dict(after)
+        await word.save(update_fields=SCHEDULE_COLUMNS)
+    return review, word
+
+
+def due_words(user: User, now: datetime) -> QuerySet[Word]:
+    """The user's words that are due now: new ones, and reviewed ones whose time has come."""
+    return Word.filter(Q(state=State.NEW) | Q(due_at__lte=now), user_id=user.id)
+
+
+async def streak_days(user: User, today: date) -> int:
+    """Consecutive UTC days with a review, ending today or yesterday."""
+    days = (
+        await Review.filter(user_id=user.id, reviewed_on__lte=today)
+        .distinct()
+        .order_by("-reviewed_on")
+        .values_list("reviewed_on", flat=True)
+    )
+    expected = today if days and days[0] == today else today - timedelta(days=1)
+    streak = 0
+    for day in days:
+        if day != expected:
+            break
+        streak += 1
+        expected -= timedelta(days=1)
+    return streak
+
+
+async def count_by(query: QuerySet[Word], column: str) -> dict[Any, int]:
+    """How many rows of the query hold each value of a column."""
+    rows = await query.annotate(n=Count("id")).group_by(column).values_list(column, "n")
+    return dict(rows)
+
+
+learning_router = APIRouter(
+    tags=["learning"], responses=error_responses(401), route_class=BodyLimitRoute
+)
+
+
+@learning_router.post(
+    "/words/{word_id:int}/reviews", status_code=201, responses=error_responses(404)
+)
+async def review_word(word_id: WordId, body: ReviewCreate, user: CurrentUser) -> ReviewResult:
+    """Record a review; the word's schedule moves on by FSRS (a word not yet due may be
+    reviewed too)."""
+    review, word = await record_review(word_id, user, body)
+    return ReviewResult(review=ReviewOut.model_validate(review), word=WordOut.of_word(word))
+
+
+@learning_router.get("/words/{word_id:int}/reviews", responses=error_responses(404))
+async def read_reviews(
+    word_id: WordId,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> ReviewPage:
+    """A word's reviews, newest first."""
+    word = await get_word_or_404(word_id, user)
+    query = Review.filter(word_id=word.id)
+    total = await query.count()
+    reviews = await query.order_by("-reviewed_at", "-id").offset(offset).limit(limit)
+    items = [ReviewOut.model_validate(r) for r in reviews]
+    return ReviewPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@learning_router.get("/study")
+async def read_study_queue(
+    user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> StudyQueue:
+    """Words to study now: reviewed words that are due, most overdue first, then new words,
+    oldest first."""
+    now = utcnow()
+    due_total = await due_words(user, now).count()
+    rows = (
+        await Word.filter(user_id=user.id, due_at__lte=now, state__not=State.NEW)
+        .order_by("due_at", "id")
+        .limit(limit)
+        .values(*WORD_COLUMNS)
+    )
+    if len(rows) < limit:
+        rows += (
+            await Word.filter(user_id=user.id, state=State.NEW)
+            .order_by("created_at", "id")
+            .limit(limit - len(rows))
+            .values(*WORD_COLUMNS)
+        )
+    return StudyQueue(items=[WordOut.of(r) for r in rows], due_total=due_total)
+
+
+@learning_router.get("/stats")
+async def read_stats(user: CurrentUser) -> StatsOut:
+    """Counts of words and reviews, 30-day retention and the daily streak."""
+    now = utcnow()
+    today = now.date()
+    words = Word.filter(user_id=user.id)
+    by_state = dict.fromkeys(State, 0) | await count_by(words, "state")
+    by_difficulty = {str(d): 0 for d in range(1, 6)} | {
+        str(d): n for d, n in (await count_by(words, "difficulty")).items()
+    }
+    reviews = Review.filter(user_id=user.id)
+    recent = reviews.filter(reviewed_at__gte=now - timedelta(days=30), state_before=State.REVIEW)
+    recent_total = await recent.count()
+    recalled = await recent.filter(rating__not=Rating.AGAIN).count()
+    return StatsOut(
+        words=sum(by_state.values()),
+        new=by_state[State.NEW],
+        due=await due_words(user, now).count(),
+        reviews_today=await reviews.filter(reviewed_on=today).count(),
+        reviews_total=await reviews.count(),
+        retention_30d=recalled / recent_total if recent_total else None,
+        streak_days=await streak_days(user, today),
+        by_state=by_state,
+        by_difficulty=by_difficulty,
+    )
+
+
+# --- Import and export ---
+# Export streams CSV; import takes CSV or TSV (an export, or Anki's plain-text notes export),
+# creates the valid rows, skips the words the user has, and reports the rest by line number.
+
+EXPORT_COLUMNS = ("word", "definition", "example", "language", "difficulty", "tags")
+#: Imports carry files; everything else is JSON and capped by MAX_BODY_BYTES.
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+#: Room for a multipart envelope around a 5 MB file.
+MULTIPART_OVERHEAD = 64 * 1024
+#: Anki's names for the first two fields of a basic note.
+COLUMN_ALIASES = {"front": "word", "back": "definition", "term": "word", "meaning": "definition"}
+ANKI_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "pipe": "|"}
+#: What Anki's "#<name> column:N" lines name; deck, note type and guid columns are left out.
+ANKI_COLUMNS = {"tags": "tags", "deck": "", "notetype": "", "guid": ""}
+#: An import reports at most this many bad rows.
+MAX_IMPORT_ERRORS = 1000
+HTML_TAG = re.compile(r"<[^>]*>")
+HTML_BREAK = re.compile(r"<br\s*/?>|</div>|</p>", re.IGNORECASE)
+#: The 422 for an upload that is not text in a table, as FastAPI's error list like every 422.
+UNREADABLE_FILE = HTTPException(
+    422,
+    detail=[
+        {
+            "type": "value_error",
+            "loc": ["body", "file"],
+            "msg": "The file is not readable UTF-8 CSV or TSV",
+        }
+    ],
+)
+
+
 class ImportProblem(BaseModel):
     """A row that could not be imported."""
 
@@ -785,76 +1427,196 @@ class ImportResult(BaseModel):
     errors: list[ImportProblem]
 
 
-class WordSort(StrEnum):
-    """Orders for `GET /words`; ties are broken by id so paging is stable."""
+@dataclass
+class AnkiHeader:
+    """What Anki's "#key:value" lines at the top of a notes export say."""
 
-    NEWEST = "-created_at"
-    OLDEST = "created_at"
-    WORD = "word"
-    WORD_DESC = "-word"
-    DUE = "due_at"
+    separator: str | None = None
+    #: The "#columns:" line, split once the separator is known.
+    columns: str | None = None
+    #: "#tags column:3"-style lines: column number -> column name ("" for one left out).
+    special: dict[int, str] = field(default_factory=dict)
+    html: bool = False
+    #: How many lines the header takes.
+    lines: int = 0
 
+    def read(self, key: str, value: str) -> None:
+        """Take in one "#key:value" line."""
+        if key == "separator":
+            self.separator = ANKI_SEPARATORS.get(value.lower(), value[:1] or None)
+        elif key == "columns":
+            self.columns = value
+        elif key == "html":
+            self.html = value.lower() == "true"
+        elif key.endswith(" column") and value.isdigit():
+            self.special[int(value)] = ANKI_COLUMNS.get(key.removesuffix(" column"), "")
 
-WORD_ORDER = {
-    WordSort.NEWEST: ("-created_at", "-id"),
-    WordSort.OLDEST: ("created_at", "id"),
-    WordSort.WORD: ("word_key", "id"),
-    WordSort.WORD_DESC: ("-word_key", "-id"),
-    WordSort.DUE: ("due_at", "id"),
-}
-
-
-class ErrorOut(BaseModel):
-    """An error: what went wrong, for a person to read."""
-
-    detail: str
-
-
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route can answer."""
-    return {code: {"model": ErrorOut} for code in codes}
-
-
-# --- Helpers ---
-
-
-WORD_NOT_FOUND = HTTPException(status.HTTP_404_NOT_FOUND, detail="Word not found")
-
-
-def word_query(word_id: int, user: User) -> Any:
-    """The user's word with this id, as a query; another user's word is as missing as a
-    deleted one, and an id beyond the column's range matches nothing."""
-    return Word.filter(id=word_id if 0 < word_id <= MAX_ID else 0, user_id=user.id).limit(1)
+    def column_names(self, separator: str, width: int = 64) -> list[str] | None:
+        """The columns the header names, or None when it names none (the file may)."""
+        if self.columns is not None:
+            return column_names(self.columns.split(separator))
+        if self.special:  # the other columns are the note's fields, in order
+            fields = iter(("word", "definition", "example"))
+            return [
+                self.special[i] if i in self.special else next(fields, "")
+                for i in range(1, width + 1)
+            ]
+        return None
 
 
-async def get_word_or_404(word_id: int, user: User, *, for_update: bool = False) -> Word:
-    """The user's word with this id, or 404."""
-    query = word_query(word_id, user)
-    word = await (query.select_for_update() if for_update else query).first()
-    if word is None:
-        raise WORD_NOT_FOUND
-    return word
+@dataclass
+class Table:
+    """An import file, parsed: column names, data rows with their line numbers, HTML or not."""
+
+    columns: list[str]
+    rows: list[tuple[int, list[str]]]
+    html: bool = False
 
 
-@asynccontextmanager
-async def conflict_as_409(detail: str) -> AsyncIterator[None]:
-    """Turn a unique-constraint violation into 409 with a fixed message (never the SQL)."""
+def export_rows(words: list[dict[str, Any]]) -> str:
+    """Words as CSV lines in export column order."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for w in words:
+        tags = " ".join(tags_from_column(w["tags"]))
+        language = language_from_column(w["language"]) or ""
+        writer.writerow(
+            [w["word"], w["definition"], w["example"] or "", language, w["difficulty"], tags]
+        )
+    return buffer.getvalue()
+
+
+def column_names(cells: list[str]) -> list[str] | None:
+    """The columns a header row names (unknown ones as ""), or None when the row is data."""
+    names = [COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in cells]
+    if {"word", "definition"} <= set(names):
+        return [name if name in EXPORT_COLUMNS else "" for name in names]
+    return None
+
+
+def read_anki_header(lines: list[str]) -> AnkiHeader:
+    """The "#key:value" lines at the top of a file (none in a plain CSV)."""
+    header = AnkiHeader()
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        key, _, value = line[1:].strip().partition(":")
+        header.read(key.strip().lower(), value.strip())
+        header.lines += 1
+    return header
+
+
+def sniff_separator(sample: str) -> str:
+    """The field separator of a CSV or TSV sample."""
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    # A tab on every line is TSV, even when the text itself holds commas.
+    if lines and all("\t" in line for line in lines):
+        return "\t"
     try:
-        # A savepoint, so a violation does not poison an enclosing PostgreSQL transaction.
-        async with in_transaction():
-            yield
-    except IntegrityError:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=detail) from None
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
 
 
-WORD_CONFLICT = "You already have this word in this language"
+def data_rows(body: str, separator: str, first_line: int) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a CSV body that hold anything, each with the file line it starts on."""
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=separator)
+    line = first_line
+    for cells in reader:
+        if any(cell.strip() for cell in cells):
+            yield line, cells
+        line = first_line + reader.line_num
 
 
-async def add_to_word_count(user: User, change: int) -> None:
-    """Keep the user's word count in step with an insert or delete (call it in the same
-    transaction)."""
-    if change:
-        await User.filter(id=user.id).update(word_count=F("word_count") + change)
+def read_table(text: str) -> Table:
+    """Parse an import file: Anki's header lines, then the rows, the first of which may name
+    the columns (without any, the columns are in export order)."""
+    lines = text.splitlines(keepends=True)
+    header = read_anki_header(lines)
+    body = "".join(lines[header.lines :])
+    separator = header.separator or sniff_separator(body[: 64 * 1024])
+    columns = header.column_names(separator)
+    rows = list(data_rows(body, separator, first_line=header.lines + 1))
+    if columns is None and rows:
+        columns = column_names(rows[0][1])
+        if columns is not None:  # a header row, not data
+            rows = rows[1:]
+    return Table(columns or list(EXPORT_COLUMNS), rows, header.html)
+
+
+def decode_upload(data: bytes) -> str | None:
+    """An uploaded file as text, or None when it is not UTF-8 text."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text
+
+
+def parse_upload(data: bytes) -> Table:
+    """An uploaded file as a table; 422 when it is not readable UTF-8 CSV or TSV."""
+    text = decode_upload(data)
+    if text is None:
+        raise UNREADABLE_FILE
+    try:
+        return read_table(text)
+    except (csv.Error, ValueError):  # the csv module's verdict on a malformed file
+        raise UNREADABLE_FILE from None
+
+
+def html_to_text(value: str) -> str:
+    """Anki's HTML fields as plain text."""
+    return html.unescape(HTML_TAG.sub("", HTML_BREAK.sub("\n", value)))
+
+
+def parse_row(table: Table, cells: list[str]) -> WordCreate | str:
+    """One data row as a validated new word, or the reason it is not one."""
+    columns = table.columns
+    if len(cells) > len(columns):
+        return f"{len(cells)} fields, but the file has {len(columns)} columns"
+    fields: dict[str, Any] = {
+        name: html_to_text(cell) if table.html else cell
+        for name, cell in zip(columns, cells, strict=False)
+        if name and cell.strip()
+    }
+    if "tags" in fields:
+        fields["tags"] = fields["tags"].split()
+    try:
+        return WordCreate.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+@dataclass
+class ImportPlan:
+    """What an import will do: the words to create, the duplicates skipped, the bad rows."""
+
+    words: list[Word] = field(default_factory=list)
+    skipped: int = 0
+    errors: list[ImportProblem] = field(default_factory=list)
+
+
+async def plan_import(table: Table, user: User) -> ImportPlan:
+    """Sort a file's rows into new words, duplicates (of stored words or earlier rows) and
+    errors."""
+    existing = set(await Word.filter(user_id=user.id).values_list("word_key", "language"))
+    now = utcnow()
+    plan = ImportPlan()
+    for line, cells in table.rows:
+        parsed = parse_row(table, cells)
+        if isinstance(parsed, str):
+            plan.errors.append(ImportProblem(line=line, detail=parsed))
+            continue
+        fields = word_fields(parsed.model_dump())
+        key = (fields["word_key"], fields["language"])
+        if key in existing:
+            plan.skipped += 1
+            continue
+        existing.add(key)
+        plan.words.append(Word(user_id=user.id, due_at=now, **fields))
+    return plan
 
 
 async def create_many(user: User, words: list[Word]) -> int:
@@ -879,296 +1641,153 @@ async def create_many(user: User, words: list[Word]) -> int:
         return created
 
 
-def canonical_language(code: str) -> str:
-    """A language tag in its usual case (`PT-br` -> `pt-BR`), so case never makes two languages."""
-    first, *rest = code.split("-")
-    parts = [first.lower()]
-    for part in rest:
-        if len(part) == 2:  # region
-            parts.append(part.upper())
-        elif len(part) == 4 and part.isalpha():  # script
-            parts.append(part.title())
-        else:
-            parts.append(part.lower())
-    return "-".join(parts) if code else ""
-
-
-def word_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Map validated word input to model columns (normal forms for the unique key and tags)."""
-    fields = dict(data)
-    if "word" in fields:
-        fields["word_key"] = fields["word"].casefold()
-    if "language" in fields:
-        fields["language"] = canonical_language(fields["language"] or "")
-    if "tags" in fields:
-        fields["tags"] = " " + " ".join(dict.fromkeys(fields["tags"])) + " "
-    return fields
-
-
-# FSRS has no "new" state: a word never reviewed is a learning card at its first step.
-FSRS_STATE = {
-    State.NEW: fsrs.State.Learning,
-    State.LEARNING: fsrs.State.Learning,
-    State.REVIEW: fsrs.State.Review,
-    State.RELEARNING: fsrs.State.Relearning,
-}
-STATE_OF_FSRS = {
-    fsrs.State.Learning: State.LEARNING,
-    fsrs.State.Review: State.REVIEW,
-    fsrs.State.Relearning: State.RELEARNING,
-}
-FSRS_RATING = {
-    Rating.AGAIN: fsrs.Rating.Again,
-    Rating.HARD: fsrs.Rating.Hard,
-    Rating.GOOD: fsrs.Rating.Good,
-    Rating.EASY: fsrs.Rating.Easy,
-}
-
-
-@lru_cache(maxsize=64)
-def scheduler(desired_retention: float) -> fsrs.Scheduler:
-    """The FSRS scheduler for one desired retention (FSRS-6 default parameters).
-
-    Fuzzing is off so that a review's outcome is reproducible from its inputs."""
-    return fsrs.Scheduler(desired_retention=desired_retention, enable_fuzzing=False)
-
-
-def card_of(word: Word) -> fsrs.Card:
-    """The word's schedule as an FSRS card."""
-    return fsrs.Card(
-        card_id=word.id,
-        state=FSRS_STATE[word.state],
-        step=0 if word.state == State.NEW else word.step,
-        stability=word.stability,
-        difficulty=word.fsrs_difficulty,
-        due=word.due_at,
-        last_review=word.last_reviewed_at,
-    )
-
-
-async def record_review(word_id: int, user: User, body: ReviewCreate) -> tuple[Review, Word]:
-    """Apply a review to the word's schedule and log it, as one transaction."""
-    async with in_transaction():
-        # The row lock makes concurrent reviews of one word queue up instead of overwriting
-        # each other (SQLite serialises writers anyway).
-        word = await get_word_or_404(word_id, user, for_update=True)
-        now = utcnow()
-        before = card_of(word)
-        after, _ = scheduler(user.desired_retention).review_card(
-            before, FSRS_RATING[body.rating], review_datetime=now
-        )
-        review = Review(
-            word_id=word.id,
-            user_id=user.id,
-            rating=body.rating,
-            reviewed_at=now,
-            reviewed_on=now.date(),
-            duration_ms=body.duration_ms,
-            state_before=word.state,
-            step_before=word.step,
-            stability_before=word.stability,
-            difficulty_before=word.fsrs_difficulty,
-            due_before=word.due_at,
-            last_reviewed_before=word.last_reviewed_at,
-            state_after=STATE_OF_FSRS[after.state],
-            step_after=after.step,
-            stability_after=after.stability,
-            difficulty_after=after.difficulty,
-            due_after=after.due,
-        )
-        await review.save()
-        if body.rating == Rating.AGAIN and word.state == State.REVIEW:
-            word.lapses += 1
-        word.reps += 1
-        word.state = review.state_after
-        word.step = after.step
-        word.stability = after.stability
-        word.fsrs_difficulty = after.difficulty
-        word.due_at = after.due
-        word.last_reviewed_at = now
-        await word.save(update_fields=SCHEDULE_COLUMNS)
-    return review, word
-
-
-SCHEDULE_COLUMNS = [
-    "state",
-    "step",
-    "stability",
-    "fsrs_difficulty",
-    "due_at",
-    "reps",
-    "lapses",
-    "last_reviewed_at",
-    "updated_at",
-]
-
-
-def due_words(user: User, now: datetime) -> Any:
-    """The user's words that are due now: new ones, and reviewed ones whose time has come."""
-    return Word.filter(Q(state=State.NEW) | Q(due_at__lte=now), user_id=user.id)
-
-
-async def streak_days(user: User, today: date) -> int:
-    """Consecutive UTC days with a review, ending today or yesterday."""
-    days = (
-        await Review.filter(user_id=user.id, reviewed_on__lte=today)
-        .distinct()
-        .order_by("-reviewed_on")
-        .values_list("reviewed_on", flat=True)
-    )
-    expected = today if days and days[0] == today else today - timedelta(days=1)
-    streak = 0
-    for day in days:
-        if day != expected:
-            break
-        streak += 1
-        expected -= timedelta(days=1)
-    return streak
-
-
-# --- Import and export ---
-
-EXPORT_COLUMNS = ("word", "definition", "example", "language", "difficulty", "tags")
-#: Anki's names for the first two fields of a basic note.
-COLUMN_ALIASES = {"front": "word", "back": "definition", "term": "word", "meaning": "definition"}
-ANKI_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "pipe": "|"}
-#: What Anki's "#<name> column:N" lines name; deck, note type and guid columns are left out.
-ANKI_COLUMNS = {"tags": "tags", "deck": "", "notetype": "", "guid": ""}
-#: An import reports at most this many bad rows.
-MAX_IMPORT_ERRORS = 1000
-HTML_TAG = re.compile(r"<[^>]*>")
-HTML_BREAK = re.compile(r"<br\s*/?>|</div>|</p>", re.IGNORECASE)
-
-
-def export_rows(words: list[dict[str, Any]]) -> str:
-    """Words as CSV lines in export column order."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for w in words:
-        tags = " ".join(w["tags"].split())
-        row = [w["word"], w["definition"], w["example"] or "", w["language"], w["difficulty"], tags]
-        writer.writerow(row)
-    return buffer.getvalue()
-
-
-def column_names(cells: list[str]) -> list[str] | None:
-    """The columns a header row names (unknown ones as ""), or None when the row is data."""
-    names = [COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in cells]
-    if {"word", "definition"} <= set(names):
-        return [name if name in EXPORT_COLUMNS else "" for name in names]
-    return None
-
-
-def anki_columns(special: dict[int, str], width: int = 64) -> list[str]:
-    """Columns from Anki's "#tags column:3"-style lines: the rest are the note's fields."""
-    fields = iter(("word", "definition", "example"))
-    return [special[i] if i in special else next(fields, "") for i in range(1, width + 1)]
-
-
-@dataclass
-class Table:
-    """An import file, parsed: column names, data rows with their line numbers, HTML or not."""
-
-    columns: list[str]
-    rows: list[tuple[int, list[str]]]
-    html: bool = False
-
-
-def sniff_separator(sample: str) -> str:
-    """The field separator of a CSV or TSV sample."""
-    lines = [line for line in sample.splitlines()[:50] if line.strip()]
-    # A tab on every line is TSV, even when the text itself holds commas.
-    if lines and all("\t" in line for line in lines):
-        return "\t"
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
-    except csv.Error:
-        return ","
-
-
-def read_table(text: str) -> Table:
-    """Parse an import file; Anki's "#key:value" lines before the notes are understood."""
-    lines = text.splitlines(keepends=True)
-    separator: str | None = None
-    header: str | None = None
-    special: dict[int, str] = {}
-    html = False
-    skipped = 0
-    while skipped < len(lines) and lines[skipped].startswith("#"):
-        key, _, value = lines[skipped][1:].strip().partition(":")
-        key, value = key.strip().lower(), value.strip()
-        if key == "separator":
-            separator = ANKI_SEPARATORS.get(value.lower(), value[:1] or None)
-        elif key == "columns":
-            header = value  # split once the separator is known
-        elif key == "html":
-            html = value.lower() == "true"
-        elif key.endswith(" column") and value.isdigit():
-            special[int(value)] = ANKI_COLUMNS.get(key.removesuffix(" column"), "")
-        skipped += 1
-    body = "".join(lines[skipped:])
-    separator = separator or sniff_separator(body[: 64 * 1024])
-    columns: list[str] | None = None
-    if header is not None:
-        columns = column_names(header.split(separator))
-    elif special:
-        columns = anki_columns(special)
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=separator)
-    rows: list[tuple[int, list[str]]] = []
-    first_line = 1
-    for cells in reader:
-        line = skipped + first_line
-        first_line = reader.line_num + 1
-        if not any(cell.strip() for cell in cells):
-            continue
-        if columns is None:  # the first row: a header, or already data in export order
-            columns = column_names(cells)
-            if columns is not None:
-                continue
-            columns = list(EXPORT_COLUMNS)
-        rows.append((line, cells))
-    return Table(columns or list(EXPORT_COLUMNS), rows, html)
-
-
-def html_to_text(value: str) -> str:
-    """Anki's HTML fields as plain text."""
-    return html.unescape(HTML_TAG.sub("", HTML_BREAK.sub("\n", value)))
-
-
-def parse_row(table: Table, cells: list[str]) -> WordCreate:
-    """One data row as a validated new word (raises ValueError with a readable reason)."""
-    columns = table.columns
-    if len(cells) > len(columns):
-        raise ValueError(f"{len(cells)} fields, but the file has {len(columns)} columns")
-    fields: dict[str, Any] = {
-        name: html_to_text(cell) if table.html else cell
-        for name, cell in zip(columns, cells, strict=False)
-        if name and cell.strip()
-    }
-    if "tags" in fields:
-        fields["tags"] = fields["tags"].split()
-    try:
-        return WordCreate.model_validate(fields)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise ValueError(f"{where}: {error['msg']}" if where else error["msg"]) from None
-
-
-# --- App ---
-
-app = FastAPIOffline(
-    title="vocab",
-    summary="Learn words with spaced repetition.",
-    version="1.0.0",
-    lifespan=lifespan,
-    # Any request can meet an oversized body or an unreachable database.
-    responses=error_responses(413, 503),
+transfer_router = APIRouter(
+    prefix="/words",
+    tags=["import and export"],
+    responses=error_responses(401),
+    # The file is the body: room for IMPORT_MAX_BYTES inside a multipart envelope.
+    route_class=body_limit(IMPORT_MAX_BYTES + MULTIPART_OVERHEAD),
 )
 
+
+@transfer_router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "All the user's words as CSV: " + ",".join(EXPORT_COLUMNS),
+        }
+    },
+)
+async def export_words(user: CurrentUser) -> StreamingResponse:
+    """Download all the user's words as CSV (tags space-separated)."""
+
+    async def csv_chunks() -> AsyncIterator[str]:
+        yield ",".join(EXPORT_COLUMNS) + "\n"
+        last_id = 0
+        while True:  # pages by id, so memory stays flat however many words there are
+            page = (
+                await Word.filter(user_id=user.id, id__gt=last_id)
+                .order_by("id")
+                .limit(500)
+                .values("id", *EXPORT_COLUMNS)
+            )
+            if not page:
+                return
+            yield export_rows(page)
+            last_id = page[-1]["id"]
+
+    return StreamingResponse(
+        csv_chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="vocab-words.csv"'},
+    )
+
+
+@transfer_router.post("/import", responses=error_responses(413))
+async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
+    """Add words from a CSV or TSV file (an export, or an Anki notes export as plain text)."""
+    data = await file.read(IMPORT_MAX_BYTES + 1)
+    if len(data) > IMPORT_MAX_BYTES:
+        raise HTTPException(413, detail=f"File is larger than {IMPORT_MAX_BYTES} bytes")
+    plan = await plan_import(parse_upload(data), user)
+    created = await create_many(user, plan.words)
+    skipped = plan.skipped + len(plan.words) - created
+    return ImportResult(created=created, skipped=skipped, errors=plan.errors[:MAX_IMPORT_ERRORS])
+
+
+# --- Operations ---
+
+
+class HealthOut(BaseModel):
+    """Whether the service and its database are up."""
+
+    status: Literal["ok", "error"]
+    database: Literal["ok", "unavailable"]
+
+
+operations_router = APIRouter(tags=["operations"])
+
+
+@operations_router.get("/health", responses={503: {"model": HealthOut}}, response_model=HealthOut)
+async def read_health() -> JSONResponse:
+    """Report whether the API can reach its database."""
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:
+        logger.warning("health check: database unavailable", exc_info=True)
+        return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@operations_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def read_metrics() -> Response:
+    """Prometheus metrics: request counts and latency histograms by route."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- Study page ---
+# Plain HTML, CSS and ES modules in static/, a client of this same API; no build step.
+
+STATIC = ROOT / "static"
+#: The page runs only its own files: no inline code, nothing from other hosts.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+page_router = APIRouter(include_in_schema=False)
+
+
+@page_router.get("/")
+async def read_study_page() -> FileResponse:
+    """The browser front end (a client of this same API)."""
+    return FileResponse(
+        STATIC / "index.html",
+        headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+    )
+
+
+# --- Plumbing: logging, metrics, middleware, error handlers ---
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, with the request fields the access log adds."""
+
+    FIELDS = ("request_id", "user_id", "method", "path", "status", "duration_ms", "client")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging() -> None:
+    """Log to stderr at LOG_LEVEL, as JSON lines unless LOG_FORMAT=text."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if settings.LOG_FORMAT == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    logging.basicConfig(level=settings.LOG_LEVEL, handlers=[handler])
+    logging.getLogger("tortoise").setLevel(logging.WARNING)  # it logs its whole config at start
+
+
+access_log = logging.getLogger("vocab.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
 REQUESTS = Counter(
     "vocab_http_requests_total", "HTTP requests by route template", ["method", "route", "status"]
 )
@@ -1184,23 +1803,6 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
-DATABASE_DOWN = (
-    OSError,  # includes connection refused and timeouts
-    DBConnectionError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether an error (or what caused it) means the database cannot be reached."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DATABASE_DOWN):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def route_template(scope: Scope) -> str:
@@ -1229,7 +1831,11 @@ class HTTPMiddleware:
 
 class RequestContextMiddleware(HTTPMiddleware):
     """Tag every response with X-Request-ID and security headers, and log one line and count
-    one metric per request."""
+    one metric per request.
+
+    Our own rather than asgi-correlation-id, prometheus-fastapi-instrumentator and
+    python-json-logger: those would wrap every request three times over (each library is a
+    middleware or formatter of its own) for what one `send` wrapper here does in one pass."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
@@ -1306,44 +1912,43 @@ class ErrorMiddleware(HTTPMiddleware):
             await failure(scope, receive, send)
 
 
-#: Imports carry files; everything else is JSON and capped by MAX_BODY_BYTES.
-IMPORT_MAX_BYTES = 5 * 1024 * 1024
-#: Room for a multipart envelope around a 5 MB file.
-MULTIPART_OVERHEAD = 64 * 1024
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with FastAPI's error list, without echoing the submitted values (passwords)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
-class BodyLimitMiddleware(HTTPMiddleware):
-    """Answer 413 for an oversized request body, from Content-Length before reading anything,
-    or as soon as a streamed body passes the limit."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        is_import = scope["path"] == "/words/import"
-        limit = IMPORT_MAX_BYTES + MULTIPART_OVERHEAD if is_import else settings.MAX_BODY_BYTES
-        too_large = HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"Request body is larger than {limit} bytes",
-        )
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            response = JSONResponse({"detail": too_large.detail}, status_code=413)
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise too_large  # FastAPI turns it into the JSON 413
-            return message
-
-        await self.app(scope, receive_within_limit, send)
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's handling, except for the framework's 400 for a body it cannot parse at all
+    (JSON that is not UTF-8, a broken multipart envelope): that is 422 with FastAPI's error
+    list, like every other invalid body. The app itself never answers 400."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_400_BAD_REQUEST:
+        error = {"type": "body_invalid", "loc": ["body"], "msg": str(exc.detail)}
+        return JSONResponse({"detail": [error]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
-# Outermost last: request context, then CORS, then errors and the body limit (so that their
-# answers carry CORS headers and a request id).
-app.add_middleware(BodyLimitMiddleware)
+# --- App ---
+
+configure_logging()
+app = FastAPIOffline(
+    title="vocab",
+    summary="Learn words with spaced repetition.",
+    version="1.0.0",
+    lifespan=lifespan,
+    # Any request can meet an oversized body or an unreachable database.
+    responses=error_responses(413, 503),
+    exception_handlers={
+        RequestValidationError: validation_error,
+        StarletteHTTPException: http_error,
+    },
+)
+# Outermost last: request context, then CORS, then errors (so that error answers carry CORS
+# headers and a request id).
 app.add_middleware(ErrorMiddleware)
 app.add_middleware(
     CORSMiddleware,
@@ -1353,467 +1958,17 @@ app.add_middleware(
     expose_headers=["X-Request-ID", "Location", "Retry-After"],
 )
 app.add_middleware(RequestContextMiddleware)
-
-
-@app.exception_handler(RequestValidationError)
-async def validation_error(request: Any, exc: RequestValidationError) -> JSONResponse:
-    """422 with FastAPI's error list, without echoing the submitted values (passwords)."""
-    errors = [
-        {k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()
-    ]
-    return JSONResponse({"detail": errors}, status_code=422)
-
-
-@app.exception_handler(StarletteHTTPException)
-async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    """FastAPI's handling, except for the framework's 400 for a body it cannot parse at all
-    (JSON that is not UTF-8, a broken multipart envelope): that is 422 with FastAPI's error
-    list, like every other invalid body. The app itself never answers 400."""
-    if exc.status_code == status.HTTP_400_BAD_REQUEST:
-        error = {"type": "body_invalid", "loc": ["body"], "msg": str(exc.detail)}
-        return JSONResponse({"detail": [error]}, status_code=422)
-    return await http_exception_handler(request, exc)
-
-
-# --- Operations ---
-
-
-class HealthOut(BaseModel):
-    """Whether the service and its database are up."""
-
-    status: Literal["ok", "error"]
-    database: Literal["ok", "unavailable"]
-
-
-@app.get(
-    "/health", tags=["operations"], responses={503: {"model": HealthOut}}, response_model=HealthOut
-)
-async def read_health() -> JSONResponse:
-    """Report whether the API can reach its database."""
-    try:
-        await connections.get("default").execute_query("SELECT 1")
-    except Exception:
-        logger.warning("health check: database unavailable", exc_info=True)
-        return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
-
-
-@app.get(
-    "/metrics",
-    tags=["operations"],
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
-)
-async def read_metrics() -> Response:
-    """Prometheus metrics: request counts and latency histograms by route."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-# --- Auth ---
-
-
-@app.post(
-    "/auth/register",
-    status_code=status.HTTP_201_CREATED,
-    tags=["auth"],
-    responses=error_responses(409, 429),
-)
-async def register(body: UserCreate, request: Request) -> UserOut:  # type: ignore[valid-type]
-    """Create an account."""
-    client = f"register:{client_address(request)}"
-    async with one_attempt_at_a_time(REGISTER_LIMIT, client):
-        await ensure_not_limited(REGISTER_LIMIT, client)
-        await count_attempt(REGISTER_LIMIT, client)
-    email = body.email.lower()
-    if await User.exists(email=email):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="Email already registered")
-    user = User(email=email, password_hash=await hash_password(body.password))
-    async with conflict_as_409("Email already registered"):
-        await user.save()
-    return await UserOut.from_tortoise_orm(user)
-
-
-@app.post("/auth/token", tags=["auth"], responses=error_responses(401, 429))
-async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
-) -> TokenPair:
-    """Sign in with email (as `username`) and password; returns an access and a refresh token."""
-    email = form.username.strip().lower()
-    counters = (f"login-email:{email}", f"login-client:{client_address(request)}")
-    async with one_attempt_at_a_time(LOGIN_LIMIT, *counters):
-        await ensure_not_limited(LOGIN_LIMIT, *counters)
-        # No email holds NUL, and PostgreSQL cannot even compare it: such a name is unknown.
-        user = None if "\x00" in email else await User.get_or_none(email=email)
-        valid, new_hash = await verify_password(
-            form.password, user.password_hash if user else DUMMY_HASH
-        )
-        if user is None or not valid:
-            await count_attempt(LOGIN_LIMIT, *counters)
-            raise LOGIN_ERROR
-    if new_hash:  # the hash parameters were raised since this password was set
-        user.password_hash = new_hash
-        await user.save(update_fields=["password_hash"])
-    return await issue_tokens(user.id)
-
-
-@app.post("/auth/refresh", tags=["auth"], responses=error_responses(401))
-async def refresh(body: RefreshRequest) -> TokenPair:
-    """Trade a refresh token for a new pair; the old refresh token is spent."""
-    spent = await spend_refresh_token(body.refresh_token)
-    return await issue_tokens(spent.user_id, family=spent.family)  # type: ignore[attr-defined]
-
-
-@app.post(
-    "/auth/logout",
-    status_code=status.HTTP_204_NO_CONTENT,
-    tags=["auth"],
-    responses=error_responses(401),
-)
-async def logout(body: RefreshRequest) -> None:
-    """End a login: every refresh token of it is revoked."""
-    spent = await spend_refresh_token(body.refresh_token)
-    await RefreshToken.filter(family=spent.family, revoked_at=None).update(
-        revoked_at=timezone.now()
-    )
-
-
-# --- Users ---
-
-
-@app.get("/users/me", tags=["users"], responses=error_responses(401))
-async def read_me(user: CurrentUser) -> UserOut:  # type: ignore[valid-type]
-    """The signed-in user."""
-    return await UserOut.from_tortoise_orm(user)
-
-
-@app.patch("/users/me", tags=["users"], responses=error_responses(401, 403))
-async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:  # type: ignore[valid-type]
-    """Change the password (with the current one) and/or the desired retention."""
-    if body.password is not None:
-        valid = (
-            body.current_password is not None
-            and (await verify_password(body.current_password, user.password_hash))[0]
-        )
-        if not valid:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Current password is incorrect")
-        user.password_hash = await hash_password(body.password)
-        # A new password ends every existing login.
-        await RefreshToken.filter(user_id=user.id, revoked_at=None).update(
-            revoked_at=timezone.now()
-        )
-    if body.desired_retention is not None:
-        user.desired_retention = body.desired_retention
-    # Only these columns: a word added meanwhile keeps its place in the word count.
-    await user.save(update_fields=["password_hash", "desired_retention"])
-    return await UserOut.from_tortoise_orm(user)
-
-
-@app.delete(
-    "/users/me",
-    status_code=status.HTTP_204_NO_CONTENT,
-    tags=["users"],
-    responses=error_responses(401),
-)
-async def delete_me(user: CurrentUser) -> None:
-    """Delete the account with all its words and reviews; its tokens stop working at once."""
-    await user.delete()
-
-
-# --- Words ---
-
-WordId = Annotated[int, PathParam(description="The word's id.")]
-
-
-@app.get("/words", tags=["words"], responses=error_responses(401))
-async def read_words(
-    user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=100, pattern=NO_NUL, description="Case-insensitive, in word or definition."
-        ),
-    ] = None,
-    difficulty: Annotated[int | None, Query(ge=1, le=5)] = None,
-    tag: Annotated[
-        str | None, Query(max_length=32, pattern=NO_NUL, description="Case-insensitive.")
-    ] = None,
-    language: Annotated[str | None, Query(max_length=16, pattern=NO_NUL)] = None,
-    due: Annotated[
-        bool | None, Query(description="true: only words due now; false: only those not due.")
-    ] = None,
-    sort: WordSort = WordSort.NEWEST,
-) -> WordPage:
-    """List the user's words, filtered, sorted and paged."""
-    filters: list[Q] = []
-    if q:
-        filters.append(Q(word__icontains=q) | Q(definition__icontains=q))
-    if difficulty is not None:
-        filters.append(Q(difficulty=difficulty))
-    if tag:
-        filters.append(Q(tags__icontains=f" {tag} "))
-    if language is not None:
-        filters.append(Q(language__iexact=language))
-    if due is not None:
-        filters.append(Q(due_at__lte=utcnow()) if due else Q(due_at__gt=utcnow()))
-    query = Word.filter(*filters, user_id=user.id)
-    rows = await query.order_by(*WORD_ORDER[sort]).offset(offset).limit(limit).values(*WORD_COLUMNS)
-    if not filters:
-        total = user.word_count  # kept up to date: no COUNT over a large vocabulary
-    elif offset == 0 and len(rows) < limit:
-        total = len(rows)  # a first page that is not full holds every match
-    else:
-        total = await query.count()
-    return WordPage(items=[WordOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
-
-
-@app.post(
-    "/words",
-    status_code=status.HTTP_201_CREATED,
-    tags=["words"],
-    responses=error_responses(401, 409),
-)
-async def create_word(body: WordCreate, user: CurrentUser, response: Response) -> WordOut:
-    """Add a word; it is new and due for study at once."""
-    word = Word(user_id=user.id, due_at=utcnow(), **word_fields(body.model_dump()))
-    async with in_transaction():
-        async with conflict_as_409(WORD_CONFLICT):
-            await word.save()
-        await add_to_word_count(user, 1)
-    response.headers["Location"] = f"/words/{word.id}"
-    return WordOut.of_word(word)
-
-
-@app.get("/words/{word_id:int}", tags=["words"], responses=error_responses(401, 404))
-async def read_word(word_id: WordId, user: CurrentUser) -> WordOut:
-    """One of the user's words."""
-    return WordOut.of_word(await get_word_or_404(word_id, user))
-
-
-@app.patch("/words/{word_id:int}", tags=["words"], responses=error_responses(401, 404, 409))
-async def update_word(word_id: WordId, body: WordUpdate, user: CurrentUser) -> WordOut:
-    """Change some of a word's fields."""
-    word = await get_word_or_404(word_id, user)
-    changes = word_fields(body.model_dump(exclude_unset=True))
-    if changes:
-        word.update_from_dict(changes)
-        # Only the changed columns: a review running meanwhile keeps its schedule update.
-        async with conflict_as_409(WORD_CONFLICT):
-            await word.save(update_fields=[*changes, "updated_at"])
-    return WordOut.of_word(word)
-
-
-@app.delete(
-    "/words/{word_id:int}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    tags=["words"],
-    responses=error_responses(401, 404),
-)
-async def delete_word(word_id: WordId, user: CurrentUser) -> None:
-    """Delete a word and its review history."""
-    word = await get_word_or_404(word_id, user)
-    async with in_transaction():
-        # Counted only if this request deleted it, not a concurrent one. (The number the
-        # delete returns may include the word's reviews: it is a yes or no here.)
-        if await Word.filter(id=word.id).delete():
-            await add_to_word_count(user, -1)
-
-
-# --- Import and export ---
-
-
-@app.get(
-    "/words/export",
-    tags=["import and export"],
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "All the user's words as CSV: " + ",".join(EXPORT_COLUMNS),
-        },
-        **error_responses(401),
-    },
-)
-async def export_words(user: CurrentUser) -> StreamingResponse:
-    """Download all the user's words as CSV (tags space-separated)."""
-
-    async def csv_chunks() -> AsyncIterator[str]:
-        yield ",".join(EXPORT_COLUMNS) + "\n"
-        last_id = 0
-        while True:  # pages by id, so memory stays flat however many words there are
-            page = (
-                await Word.filter(user_id=user.id, id__gt=last_id)
-                .order_by("id")
-                .limit(500)
-                .values("id", *EXPORT_COLUMNS)
-            )
-            if not page:
-                return
-            yield export_rows(page)
-            last_id = page[-1]["id"]
-
-    return StreamingResponse(
-        csv_chunks(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="vocab-words.csv"'},
-    )
-
-
-@app.post(
-    "/words/import",
-    tags=["import and export"],
-    responses=error_responses(401, 413),
-)
-async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
-    """Add words from a CSV or TSV file (an export, or an Anki notes export as plain text)."""
-    data = await file.read(IMPORT_MAX_BYTES + 1)
-    if len(data) > IMPORT_MAX_BYTES:
-        raise HTTPException(413, detail=f"File is larger than {IMPORT_MAX_BYTES} bytes")
-    try:
-        text = data.decode("utf-8-sig")
-        if "\x00" in text:
-            raise ValueError("binary file")
-        table = read_table(text)
-    except (UnicodeDecodeError, ValueError, csv.Error):
-        # FastAPI's error list, like every other 422 (and as the schema documents it).
-        problem = "The file is not readable UTF-8 CSV or TSV"
-        error = {"type": "value_error", "loc": ["body", "file"], "msg": problem}
-        raise HTTPException(422, detail=[error]) from None
-    existing = {
-        (key, language)
-        for key, language in await Word.filter(user_id=user.id).values_list("word_key", "language")
-    }
-    now = utcnow()
-    new_words: list[Word] = []
-    errors: list[ImportProblem] = []
-    skipped = 0
-    for line, cells in table.rows:
-        try:
-            fields = word_fields(parse_row(table, cells).model_dump())
-        except ValueError as exc:
-            errors.append(ImportProblem(line=line, detail=str(exc)))
-            continue
-        key = (fields["word_key"], fields["language"])
-        if key in existing:
-            skipped += 1
-            continue
-        existing.add(key)
-        new_words.append(Word(user_id=user.id, due_at=now, **fields))
-    created = await create_many(user, new_words)
-    skipped += len(new_words) - created
-    return ImportResult(created=created, skipped=skipped, errors=errors[:MAX_IMPORT_ERRORS])
-
-
-# --- Learning ---
-
-
-@app.post(
-    "/words/{word_id:int}/reviews",
-    status_code=status.HTTP_201_CREATED,
-    tags=["learning"],
-    responses=error_responses(401, 404),
-)
-async def review_word(word_id: WordId, body: ReviewCreate, user: CurrentUser) -> ReviewResult:
-    """Record a review; the word's schedule moves on by FSRS (a word not yet due may be
-    reviewed too)."""
-    review, word = await record_review(word_id, user, body)
-    return ReviewResult(review=ReviewOut.model_validate(review), word=WordOut.of_word(word))
-
-
-@app.get("/words/{word_id:int}/reviews", tags=["learning"], responses=error_responses(401, 404))
-async def read_reviews(
-    word_id: WordId,
-    user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> ReviewPage:
-    """A word's reviews, newest first."""
-    word = await get_word_or_404(word_id, user)
-    query = Review.filter(word_id=word.id)
-    total = await query.count()
-    reviews = await query.order_by("-reviewed_at", "-id").offset(offset).limit(limit)
-    items = [ReviewOut.model_validate(r) for r in reviews]
-    return ReviewPage(items=items, total=total, limit=limit, offset=offset)
-
-
-@app.get("/study", tags=["learning"], responses=error_responses(401))
-async def read_study_queue(
-    user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
-) -> StudyQueue:
-    """Words to study now: reviewed words that are due, most overdue first, then new words,
-    oldest first."""
-    now = utcnow()
-    due_total = await due_words(user, now).count()
-    rows = (
-        await Word.filter(user_id=user.id, due_at__lte=now, state__not=State.NEW)
-        .order_by("due_at", "id")
-        .limit(limit)
-        .values(*WORD_COLUMNS)
-    )
-    if len(rows) < limit:
-        rows += (
-            await Word.filter(user_id=user.id, state=State.NEW)
-            .order_by("created_at", "id")
-            .limit(limit - len(rows))
-            .values(*WORD_COLUMNS)
-        )
-    return StudyQueue(items=[WordOut.of(r) for r in rows], due_total=due_total)
-
-
-@app.get("/stats", tags=["learning"], responses=error_responses(401))
-async def read_stats(user: CurrentUser) -> StatsOut:
-    """Counts of words and reviews, 30-day retention and the daily streak."""
-    now = utcnow()
-    today = now.date()
-    by_state = dict.fromkeys(State, 0) | dict(
-        await Word.filter(user_id=user.id)
-        .annotate(n=Count("id"))
-        .group_by("state")
-        .values_list("state", "n")
-    )
-    by_difficulty = {str(d): 0 for d in range(1, 6)} | {
-        str(d): n
-        for d, n in await Word.filter(user_id=user.id)
-        .annotate(n=Count("id"))
-        .group_by("difficulty")
-        .values_list("difficulty", "n")
-    }
-    reviews = Review.filter(user_id=user.id)
-    recent = reviews.filter(reviewed_at__gte=now - timedelta(days=30), state_before=State.REVIEW)
-    recent_total = await recent.count()
-    recalled = await recent.filter(rating__not=Rating.AGAIN).count()
-    return StatsOut(
-        words=sum(by_state.values()),
-        new=by_state[State.NEW],
-        due=await due_words(user, now).count(),
-        reviews_today=await reviews.filter(reviewed_on=today).count(),
-        reviews_total=await reviews.count(),
-        retention_30d=recalled / recent_total if recent_total else None,
-        streak_days=await streak_days(user, today),
-        by_state=by_state,
-        by_difficulty=by_difficulty,
-    )
-
-
-# --- Study page ---
-
-STATIC = ROOT / "static"
-#: The page runs only its own files: no inline code, nothing from other hosts.
-PAGE_CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
+for router in (
+    auth_router,
+    users_router,
+    words_router,
+    learning_router,
+    transfer_router,
+    operations_router,
+    page_router,
+):
+    app.include_router(router)
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-
-@app.get("/", include_in_schema=False)
-async def read_study_page() -> FileResponse:
-    """The browser front end (a client of this same API)."""
-    return FileResponse(
-        STATIC / "index.html",
-        headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
-    )
 
 
 # --- Command line ---
