@@ -7,8 +7,7 @@ import pytest
 from conftest import DEFAULT_PASSWORD, Auth, make_word
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-import models
-from models import User, Word
+from models import Review, User, Word
 
 USER_FIELDS = {"id", "email", "created_at", "desired_retention"}
 BAD_LOGIN = {"detail": "Incorrect email or password"}
@@ -449,9 +448,7 @@ async def test_delete_me_with_reviews_removes_them(client, auth):
     r = await client.delete("/users/me", headers=auth.headers)
     assert r.status_code == 204, r.text
     assert await Word.all().count() == 0
-    review_model = getattr(models, "Review", None)
-    if review_model is not None:
-        assert await review_model.all().count() == 0
+    assert await Review.all().count() == 0
 
 
 async def test_delete_me_revokes_refresh_tokens(client, auth):

@@ -274,8 +274,7 @@ async def wait_for_log(server: Server, text: str, count: int, *, seconds: float)
 
 async def test_sigterm_lets_in_flight_logins_finish(tmp_path):
     """uvicorn stops taking connections on SIGTERM but finishes the requests it has; the app's
-    lifespan then closes the database and the process exits. uvicorn (since 0.29) re-raises the
-    signal after a clean shutdown, so "exits 0" reads as: ended by that SIGTERM, or 0."""
+    lifespan then closes the database and the process exits cleanly."""
     with uvicorn_process(
         tmp_path,
         "--timeout-graceful-shutdown",
@@ -317,6 +316,9 @@ async def test_sigterm_lets_in_flight_logins_finish(tmp_path):
     assert in_flight > 0, "the logins finished before SIGTERM; the test proved nothing"
     assert [r.status_code for r in responses] == [200] * IN_FLIGHT_LOGINS
     assert all(r.json()["token_type"] == "bearer" for r in responses)
+    # Two values on purpose, until issue 18 ("Exit status 0 after SIGTERM") lands: uvicorn
+    # (since 0.29) re-raises the signal after a clean shutdown, so today the process ends by
+    # that SIGTERM; issue 18 makes it exit 0, and then this asserts `exit_code == 0`.
     assert exit_code in (0, -signal.SIGTERM), app.log_text()
     log = app.log_text()
     assert log.index("Shutting down") < log.index("Application shutdown complete")
