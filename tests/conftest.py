@@ -1,38 +1,86 @@
-"""Shared fixtures: a fresh app and an empty database per test, an auth helper, a word factory.
+"""Shared fixtures and factories: a fresh app and an empty database per test, an auth helper,
+word and review factories, forged tokens, and the app in a real uvicorn process.
 
 The suite runs on SQLite (default, in memory) and on PostgreSQL: set TEST_DATABASE_URL to an
 existing, disposable database, e.g. postgres://postgres@127.0.0.1:5432/vocab_test.
 """
 
 import os
-
-# Settings are read when vocab is imported: configure the test environment first.
-os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or "sqlite://:memory:"
-os.environ["ENVIRONMENT"] = "development"
-os.environ["SECRET_KEY"] = TEST_SECRET_KEY = (
-    "test-secret-key-0123456789abcdef-not-for-production-use-01234567"
-)
-# Cheap hashes: the suite registers hundreds of users (production mode refuses these values).
-os.environ["ARGON2_MEMORY_KIB"] = "8"
-os.environ["ARGON2_TIME_COST"] = "1"
-os.environ["ARGON2_PARALLELISM"] = "1"
-os.environ["RATE_LIMIT_LOGIN"] = "off"
-os.environ["RATE_LIMIT_REGISTER"] = "off"
-os.environ["CORS_ORIGINS"] = ALLOWED_ORIGIN = "http://allowed.example"
-
-from collections.abc import AsyncIterator
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from joserfc import jwt
+from joserfc.jwk import OctKey
 from tortoise import Tortoise, connections
 
-import vocab
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-not-for-production-use-01234567"
+ALLOWED_ORIGIN = "http://allowed.example"
+#: The settings of every app the suite starts, in this process or as a uvicorn process (which
+#: inherits the environment). Cheap hashes: the suite registers hundreds of users (production
+#: mode refuses these values); rate limits off (tests switch them on one at a time).
+TEST_SETTINGS = {
+    "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or "sqlite://:memory:",
+    "ENVIRONMENT": "development",
+    "SECRET_KEY": TEST_SECRET_KEY,
+    "ARGON2_MEMORY_KIB": "8",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_PARALLELISM": "1",
+    "RATE_LIMIT_LOGIN": "off",
+    "RATE_LIMIT_REGISTER": "off",
+    "RATE_LIMIT_STORAGE": "memory://",
+    "CORS_ORIGINS": ALLOWED_ORIGIN,
+}
+os.environ.update(TEST_SETTINGS)
+
+import vocab  # noqa: E402 (vocab reads its settings when it is imported)
 
 assert len(TEST_SECRET_KEY) == 64
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PASSWORD = "correct horse battery staple"
+#: Figures worth a human look (timings, counts under load), one `name: value` line each.
+FIGURES = Path("/tmp/hardening-figures.txt")
+WORD_NOT_FOUND = {"detail": "Word not found"}
+BAD_CREDENTIALS = {"detail": "Could not validate credentials"}
+BAD_REFRESH = {"detail": "Invalid refresh token"}
+
+
+def record_figure(name: str, value: object) -> None:
+    """Keep one `name: value` line in FIGURES (replacing an older value)."""
+    lines = FIGURES.read_text().splitlines() if FIGURES.exists() else []
+    lines = [line for line in lines if not line.startswith(f"{name}:")] + [f"{name}: {value}"]
+    FIGURES.write_text("\n".join(sorted(lines)) + "\n")
+
+
+def ts(value: str | None) -> datetime | None:
+    """Parse an API timestamp (None stays None), insisting on a UTC offset."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    assert parsed.utcoffset() is not None, value
+    return parsed
+
+
+def assert_401(r: httpx.Response, body: dict[str, str] = BAD_CREDENTIALS) -> None:
+    """A 401 with this body and the `WWW-Authenticate: Bearer` the contract asks for."""
+    assert r.status_code == 401, r.text
+    assert r.json() == body
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+# --- The app in this process, and its users ---
 
 
 async def empty_database() -> None:
@@ -138,3 +186,105 @@ async def make_word(
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+async def make_review(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    word_id: int,
+    *,
+    rating: str = "good",
+    **fields: Any,
+) -> dict[str, Any]:
+    """Review a word through the API (asserting 201) and return the body, `{review, word}`."""
+    r = await client.post(
+        f"/words/{word_id}/reviews", headers=headers, json={"rating": rating, **fields}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# --- Forged tokens ---
+
+
+def make_token(claims: dict[str, Any], *, key: str = TEST_SECRET_KEY) -> str:
+    """Sign claims with HS256, the way the app does (with the suite's SECRET_KEY by default)."""
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(key))
+
+
+def access_claims(user_id: int | str, **overrides: Any) -> dict[str, Any]:
+    """The claims of a valid access token for this user, with overrides; None drops a claim."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+        "type": "access",
+        **overrides,
+    }
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+# --- The app in a uvicorn process ---
+
+
+@dataclass
+class Server:
+    """A running `uvicorn vocab:app`: its base URL, its process and its log."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def uvicorn_process(folder: Path, *args: str, **settings: str) -> Iterator[Server]:
+    """`uvicorn vocab:app` on a free port with the suite's settings and these, once it answers
+    /health (its log in `folder`); terminated, or killed after 15 s, on the way out."""
+    port = free_port()
+    log = folder / f"uvicorn-{port}.log"
+    command = [sys.executable, "-m", "uvicorn", "vocab:app", "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), *args],
+            cwd=ROOT,
+            env={**os.environ, **settings},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + 60
+        while not answers_health(server):
+            if process.poll() is not None:
+                pytest.fail(f"uvicorn exited with {process.returncode}:\n{server.log_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"uvicorn did not start in 60 s:\n{server.log_text()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def answers_health(server: Server) -> bool:
+    try:
+        return httpx.get(f"{server.url}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

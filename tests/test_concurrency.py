@@ -2,16 +2,15 @@
 review. (SQLite serialises every writer, so these would prove nothing there.)
 
 The requests run together through one app, as many workers' requests would hit one database.
-Counts go to /tmp/hardening-figures.txt.
+Counts are kept with `record_figure` (conftest).
 """
 
 import asyncio
 import itertools
 import os
-from pathlib import Path
 
 import pytest
-from conftest import make_word
+from conftest import make_word, record_figure
 
 from models import Review, Word
 
@@ -23,15 +22,7 @@ pytestmark = [
     ),
 ]
 
-FIGURES = Path("/tmp/hardening-figures.txt")
 RATINGS = ["good", "again", "hard", "easy", "good"]
-
-
-def record_figure(name: str, value: object) -> None:
-    """Keep one `name: value` line in the figures file (replacing an older value)."""
-    lines = FIGURES.read_text().splitlines() if FIGURES.exists() else []
-    lines = [line for line in lines if not line.startswith(f"{name}:")] + [f"{name}: {value}"]
-    FIGURES.write_text("\n".join(sorted(lines)) + "\n")
 
 
 def schedule_of(word: Word) -> tuple:

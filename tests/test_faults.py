@@ -3,8 +3,8 @@ traffic. Each test runs the app as a real `uvicorn vocab:app` process (settings 
 import, so it cannot share this process) and talks to it over HTTP.
 
 The database test starts a throwaway PostgreSQL cluster of its own with Debian's binaries (never
-the machine's shared server), so it needs no TEST_DATABASE_URL. Figures go to
-/tmp/hardening-figures.txt.
+the machine's shared server), so it needs no TEST_DATABASE_URL. Figures are kept with
+`record_figure` (conftest).
 """
 
 import asyncio
@@ -13,42 +13,22 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from time import monotonic, perf_counter, sleep
+from time import monotonic, perf_counter
 
 import httpx
 import pytest
+from conftest import DEFAULT_PASSWORD, Auth, Server, free_port, record_figure, uvicorn_process
 
 # Each test runs its own server process: run once per CI run (they need no TEST_DATABASE_URL).
 pytestmark = pytest.mark.process
 
-ROOT = Path(__file__).resolve().parent.parent
-FIGURES = Path("/tmp/hardening-figures.txt")
 PG_CTL = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-PASSWORD = "correct horse battery staple"
 #: Every request must answer within this while the database is down: a 503, never a hang.
 OUTAGE_DEADLINE_SECONDS = 10
-
-
-def record_figure(name: str, value: object) -> None:
-    """Keep one `name: value` line in the figures file (replacing an older value)."""
-    lines = FIGURES.read_text().splitlines() if FIGURES.exists() else []
-    lines = [line for line in lines if not line.startswith(f"{name}:")] + [f"{name}: {value}"]
-    FIGURES.write_text("\n".join(sorted(lines)) + "\n")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- A throwaway PostgreSQL cluster ---
@@ -125,77 +105,6 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-# --- The app in a uvicorn process ---
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@contextmanager
-def uvicorn_process(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
-    """`uvicorn vocab:app` on a free port with these settings, once it answers /health;
-    terminated (or killed) on the way out."""
-    port = free_port()
-    settings = {
-        "SECRET_KEY": "faults-" + "k7Q2" * 16,
-        "ENVIRONMENT": "development",
-        "ARGON2_MEMORY_KIB": "8",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_PARALLELISM": "1",
-        "RATE_LIMIT_LOGIN": "off",
-        "RATE_LIMIT_REGISTER": "off",
-        "RATE_LIMIT_STORAGE": "memory://",
-        **env,
-    }
-    log = tmp_path / f"uvicorn-{port}.log"
-    command = [sys.executable, "-m", "uvicorn", "vocab:app", "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), *args],
-            cwd=ROOT,
-            env={**os.environ, **settings},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = monotonic() + 60
-        while True:
-            assert process.poll() is None, f"uvicorn exited:\n{server.log_text()}"
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert monotonic() < deadline, f"uvicorn did not start:\n{server.log_text()}"
-            sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-async def sign_up(http: httpx.AsyncClient, email: str) -> dict[str, str]:
-    """Register and log in; returns the Authorization header."""
-    r = await http.post("/auth/register", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    r = await http.post("/auth/token", data={"username": email, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 # --- Database outage ---
 
 OUTAGE_REQUESTS = [
@@ -212,7 +121,7 @@ async def test_api_while_database_is_down_answers_503_and_recovers(cluster, tmp_
     faults = requests = 0
     with uvicorn_process(tmp_path, DATABASE_URL=cluster.url, DATABASE_TIMEOUT_SECONDS="2") as app:
         async with httpx.AsyncClient(base_url=app.url, timeout=60) as http:
-            headers = await sign_up(http, "outage@example.com")
+            headers = (await Auth(http, email="outage@example.com").setup()).headers
             r = await http.post(
                 "/words",
                 headers=headers,
@@ -225,7 +134,7 @@ async def test_api_while_database_is_down_answers_503_and_recovers(cluster, tmp_
                 cluster.stop()
                 faults += 1
                 for method, path, body in OUTAGE_REQUESTS:
-                    form = {"username": "outage@example.com", "password": PASSWORD}
+                    form = {"username": "outage@example.com", "password": DEFAULT_PASSWORD}
                     started = perf_counter()
                     r = await http.request(
                         method,
@@ -274,8 +183,7 @@ async def wait_for_log(server: Server, text: str, count: int, *, seconds: float)
 
 async def test_sigterm_lets_in_flight_logins_finish(tmp_path):
     """uvicorn stops taking connections on SIGTERM but finishes the requests it has; the app's
-    lifespan then closes the database and the process exits. uvicorn (since 0.29) re-raises the
-    signal after a clean shutdown, so "exits 0" reads as: ended by that SIGTERM, or 0."""
+    lifespan then closes the database and the process exits cleanly."""
     with uvicorn_process(
         tmp_path,
         "--timeout-graceful-shutdown",
@@ -290,8 +198,8 @@ async def test_sigterm_lets_in_flight_logins_finish(tmp_path):
     ) as app:
         limits = httpx.Limits(max_connections=IN_FLIGHT_LOGINS + 2)
         async with httpx.AsyncClient(base_url=app.url, timeout=60, limits=limits) as http:
-            await sign_up(http, "shutdown@example.com")
-            form = {"username": "shutdown@example.com", "password": PASSWORD}
+            await Auth(http, email="shutdown@example.com").setup()
+            form = {"username": "shutdown@example.com", "password": DEFAULT_PASSWORD}
             started = perf_counter()
             r = await http.post("/auth/token", data=form)
             one_login = perf_counter() - started
@@ -317,6 +225,9 @@ async def test_sigterm_lets_in_flight_logins_finish(tmp_path):
     assert in_flight > 0, "the logins finished before SIGTERM; the test proved nothing"
     assert [r.status_code for r in responses] == [200] * IN_FLIGHT_LOGINS
     assert all(r.json()["token_type"] == "bearer" for r in responses)
+    # Two values on purpose, until issue 18 ("Exit status 0 after SIGTERM") lands: uvicorn
+    # (since 0.29) re-raises the signal after a clean shutdown, so today the process ends by
+    # that SIGTERM; issue 18 makes it exit 0, and then this asserts `exit_code == 0`.
     assert exit_code in (0, -signal.SIGTERM), app.log_text()
     log = app.log_text()
     assert log.index("Shutting down") < log.index("Application shutdown complete")

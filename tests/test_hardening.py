@@ -1,7 +1,7 @@
 """Hardening: rate limits, body caps, headers, logs and metrics, login timing, settings checks.
 
 The suite turns rate limits off (conftest); tests here switch them on one at a time. Figures
-worth a human look (the timing ratio) go to /tmp/hardening-figures.txt.
+worth a human look (the timing ratio) are kept with `record_figure` (conftest).
 """
 
 import asyncio
@@ -11,14 +11,13 @@ import secrets
 import socket
 import stat
 from collections.abc import AsyncIterator
-from pathlib import Path
 from statistics import median
 from time import perf_counter
 
 import httpx
 import limits
 import pytest
-from conftest import ALLOWED_ORIGIN, Auth
+from conftest import ALLOWED_ORIGIN, BAD_CREDENTIALS, BAD_REFRESH, Auth, record_figure
 from joserfc.jwk import OctKey
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
@@ -30,17 +29,9 @@ from pydantic import ValidationError
 import vocab
 from models import Word
 
-FIGURES = Path("/tmp/hardening-figures.txt")
 LIMIT = limits.parse("3/minute")
 WRONG_PASSWORD = "not the password at all"
 REDIS_URL = "async+redis://127.0.0.1:6379"
-
-
-def record_figure(name: str, value: object) -> None:
-    """Keep one `name: value` line in the figures file (replacing an older value)."""
-    lines = FIGURES.read_text().splitlines() if FIGURES.exists() else []
-    lines = [line for line in lines if not line.startswith(f"{name}:")] + [f"{name}: {value}"]
-    FIGURES.write_text("\n".join(sorted(lines)) + "\n")
 
 
 def assert_429(r: httpx.Response) -> None:
@@ -84,7 +75,7 @@ async def test_login_user_after_failures_for_other_emails_is_429_per_client(
 
 
 async def test_login_user_successes_are_not_counted(client, auth, rate_limits):
-    """API.md's Limits table counts failed logins only, per email and per client."""
+    """The contract's limits count failed logins only, per email and per client."""
     for _ in range(6):
         r = await auth.login()
         assert r.status_code == 200, r.text
@@ -326,10 +317,10 @@ async def test_tokens_of_another_deployment_are_401(client, auth, monkeypatch):
         assert r.status_code == 200, r.text  # valid over there
     r = await client.get("/users/me", headers=auth.headers)
     assert r.status_code == 401, r.text
-    assert r.json() == {"detail": "Could not validate credentials"}
+    assert r.json() == BAD_CREDENTIALS
     r = await client.post("/auth/refresh", json={"refresh_token": auth.refresh_token})
     assert r.status_code == 401, r.text
-    assert r.json() == {"detail": "Invalid refresh token"}
+    assert r.json() == BAD_REFRESH
 
 
 # --- Logs ---

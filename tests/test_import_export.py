@@ -1,11 +1,12 @@
-"""Import and export: CSV out, CSV/TSV/Anki text in, as /work/shared/API.md describes them."""
+"""Import and export: CSV out, CSV/TSV/Anki text in, as the README's "Bringing a deck over from
+Anki" section and the OpenAPI schema (`/docs`) describe them."""
 
 import csv
 import io
 from typing import Any
 
 import pytest
-from conftest import Auth, make_word
+from conftest import Auth, assert_401, make_word
 
 import vocab
 from models import Word
@@ -110,8 +111,7 @@ async def test_export_words_of_empty_account_is_only_the_header(client, auth, ot
 
 async def test_export_words_without_token_is_401(client):
     r = await client.get("/words/export")
-    assert r.status_code == 401, r.text
-    assert r.headers["WWW-Authenticate"] == "Bearer"
+    assert_401(r)
 
 
 # --- Import: formats ---
@@ -456,8 +456,7 @@ async def test_import_file_of_5_000_000_bytes_is_accepted(client, auth):
 
 async def test_import_without_token_is_401(client):
     r = await upload(client, {}, "Haus,house\n")
-    assert r.status_code == 401, r.text
-    assert r.headers["WWW-Authenticate"] == "Bearer"
+    assert_401(r)
     assert await Word.all().count() == 0
 
 

@@ -1,5 +1,5 @@
 """Learning: reviews scheduled by FSRS, a word's review history, the study queue and the
-statistics, as /work/shared/API.md describes them.
+statistics, as the README's "Studying" section and the OpenAPI schema (`/docs`) describe them.
 
 Every test runs on a controllable clock (`clock`): the app reads the time through
 `vocab.utcnow`, so due dates, reviews and statistics are exact and no test sleeps. Expected
@@ -11,7 +11,7 @@ from typing import Any
 
 import fsrs
 import pytest
-from conftest import make_word
+from conftest import WORD_NOT_FOUND, assert_401, make_review, make_word, ts
 
 import vocab
 from models import Review, Word
@@ -29,7 +29,6 @@ STATE_NAMES = {
     fsrs.State.Review: "review",
     fsrs.State.Relearning: "relearning",
 }
-NOT_FOUND = {"detail": "Word not found"}
 EMPTY_BY_STATE = {"new": 0, "learning": 0, "review": 0, "relearning": 0}
 EMPTY_BY_DIFFICULTY = {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}
 
@@ -58,15 +57,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock(START)
     monkeypatch.setattr(vocab, "utcnow", clock)
     return clock
-
-
-def ts(value: str | None) -> datetime | None:
-    """Parse an API timestamp, insisting on a UTC offset."""
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() is not None, value
-    return parsed
 
 
 def new_card(created: datetime) -> fsrs.Card:
@@ -117,19 +107,10 @@ async def assert_stored_schedule(word_id: int, card: fsrs.Card, *, reps: int, la
     } == expected_schedule(card, reps=reps, lapses=lapses)
 
 
-async def review(client, headers, word_id: int, rating: str, **extra: Any) -> dict[str, Any]:
-    """POST a review (asserting 201) and return the body."""
-    r = await client.post(
-        f"/words/{word_id}/reviews", headers=headers, json={"rating": rating, **extra}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 async def review_at(client, headers, clock: Clock, when: datetime, word_id: int, rating: str):
     """Set the clock, then review."""
     clock.set(when)
-    return await review(client, headers, word_id, rating)
+    return await make_review(client, headers, word_id, rating=rating)
 
 
 async def read_stats(client, headers) -> dict[str, Any]:
@@ -194,19 +175,19 @@ async def test_review_sequence_good_good_again_follows_fsrs(client, auth, clock)
     word = await make_word(client, auth.headers)
     card = new_card(START)
 
-    body = await review(client, auth.headers, word["id"], "good")
+    body = await make_review(client, auth.headers, word["id"], rating="good")
     card = fsrs_review(card, "good", clock.now)
     assert card.state == fsrs.State.Learning  # still learning after the first good
     assert parsed_schedule(body["word"]["schedule"]) == expected_schedule(card, reps=1, lapses=0)
 
     clock.advance(days=3)
-    body = await review(client, auth.headers, word["id"], "good")
+    body = await make_review(client, auth.headers, word["id"], rating="good")
     card = fsrs_review(card, "good", clock.now)
     assert card.state == fsrs.State.Review  # graduated
     assert parsed_schedule(body["word"]["schedule"]) == expected_schedule(card, reps=2, lapses=0)
 
     clock.set(card.due)
-    body = await review(client, auth.headers, word["id"], "again")
+    body = await make_review(client, auth.headers, word["id"], rating="again")
     card = fsrs_review(card, "again", clock.now)
     assert card.state == fsrs.State.Relearning  # a lapse
     assert parsed_schedule(body["word"]["schedule"]) == expected_schedule(card, reps=3, lapses=1)
@@ -216,13 +197,14 @@ async def test_review_sequence_good_good_again_follows_fsrs(client, auth, clock)
 
 async def test_review_again_while_learning_or_relearning_is_no_lapse(client, auth, clock):
     word = await make_word(client, auth.headers)
-    await review(client, auth.headers, word["id"], "again")  # learning
+    await make_review(client, auth.headers, word["id"], rating="again")  # learning
     await review_at(client, auth.headers, clock, START + timedelta(minutes=5), word["id"], "easy")
     clock.advance(days=30)
-    body = await review(client, auth.headers, word["id"], "again")  # review -> relearning
+    # review -> relearning
+    body = await make_review(client, auth.headers, word["id"], rating="again")
     assert body["word"]["schedule"]["state"] == "relearning"
     clock.advance(minutes=1)
-    body = await review(client, auth.headers, word["id"], "again")  # still relearning
+    body = await make_review(client, auth.headers, word["id"], rating="again")  # still relearning
 
     assert body["word"]["schedule"]["state"] == "relearning"
     assert (body["word"]["schedule"]["reps"], body["word"]["schedule"]["lapses"]) == (4, 1)
@@ -236,7 +218,7 @@ async def test_review_uses_the_users_desired_retention(client, auth, clock):
     word = await make_word(client, auth.headers)
     clock.advance(minutes=1)
 
-    body = await review(client, auth.headers, word["id"], "easy")
+    body = await make_review(client, auth.headers, word["id"], rating="easy")
 
     at_80 = fsrs_review(new_card(START), "easy", clock.now, retention=0.8)
     at_90 = fsrs_review(new_card(START), "easy", clock.now, retention=0.9)
@@ -248,11 +230,11 @@ async def test_review_uses_the_users_desired_retention(client, auth, clock):
 async def test_review_word_not_due_yet_is_201(client, auth, clock):
     word = await make_word(client, auth.headers)
     card = fsrs_review(new_card(START), "easy", START)
-    await review(client, auth.headers, word["id"], "easy")
+    await make_review(client, auth.headers, word["id"], rating="easy")
     clock.advance(hours=1)
     assert clock.now < card.due
 
-    body = await review(client, auth.headers, word["id"], "good")
+    body = await make_review(client, auth.headers, word["id"], rating="good")
 
     card = fsrs_review(card, "good", clock.now)
     assert parsed_schedule(body["word"]["schedule"]) == expected_schedule(card, reps=2, lapses=0)
@@ -261,7 +243,7 @@ async def test_review_word_not_due_yet_is_201(client, auth, clock):
 
 async def test_review_without_duration_stores_null(client, auth, clock):
     word = await make_word(client, auth.headers)
-    body = await review(client, auth.headers, word["id"], "good")
+    body = await make_review(client, auth.headers, word["id"], rating="good")
     assert body["review"]["duration_ms"] is None
     assert (await Review.get(id=body["review"]["id"])).duration_ms is None
 
@@ -297,7 +279,7 @@ async def test_review_word_of_other_user_is_404(client, auth, other_auth, clock)
     )
 
     assert r.status_code == 404, r.text
-    assert r.json() == NOT_FOUND
+    assert r.json() == WORD_NOT_FOUND
     assert await Review.filter(word_id=theirs["id"]).count() == 0
     stored = await Word.get(id=theirs["id"])
     assert (stored.state, stored.reps) == ("new", 0)
@@ -306,15 +288,14 @@ async def test_review_word_of_other_user_is_404(client, auth, other_auth, clock)
 async def test_review_missing_word_is_404(client, auth, clock):
     r = await client.post("/words/999999/reviews", headers=auth.headers, json={"rating": "good"})
     assert r.status_code == 404, r.text
-    assert r.json() == NOT_FOUND
+    assert r.json() == WORD_NOT_FOUND
     assert await Review.all().count() == 0
 
 
 async def test_review_without_token_is_401(client, auth, clock):
     word = await make_word(client, auth.headers)
     r = await client.post(f"/words/{word['id']}/reviews", json={"rating": "good"})
-    assert r.status_code == 401, r.text
-    assert r.headers["WWW-Authenticate"] == "Bearer"
+    assert_401(r)
     assert await Review.all().count() == 0
 
 
@@ -326,7 +307,7 @@ async def test_read_reviews_newest_first_with_total(client, auth, clock):
     made = []
     for minutes, rating in [(0, "again"), (2, "hard"), (15, "good")]:
         clock.set(START + timedelta(minutes=minutes))
-        made.append((await review(client, auth.headers, word["id"], rating))["review"])
+        made.append((await make_review(client, auth.headers, word["id"], rating=rating))["review"])
 
     r = await client.get(f"/words/{word['id']}/reviews", headers=auth.headers)
 
@@ -339,7 +320,8 @@ async def test_read_reviews_pages_with_limit_and_offset(client, auth, clock):
     ids = []
     for minutes in range(5):
         clock.set(START + timedelta(minutes=minutes))
-        ids.append((await review(client, auth.headers, word["id"], "again"))["review"]["id"])
+        body = await make_review(client, auth.headers, word["id"], rating="again")
+        ids.append(body["review"]["id"])
 
     r = await client.get(
         f"/words/{word['id']}/reviews", headers=auth.headers, params={"limit": 2, "offset": 1}
@@ -360,26 +342,26 @@ async def test_read_reviews_of_word_never_reviewed_is_empty(client, auth, clock)
 
 async def test_read_reviews_of_other_users_word_is_404(client, auth, other_auth, clock):
     theirs = await make_word(client, other_auth.headers)
-    await review(client, other_auth.headers, theirs["id"], "good")
+    await make_review(client, other_auth.headers, theirs["id"], rating="good")
 
     r = await client.get(f"/words/{theirs['id']}/reviews", headers=auth.headers)
 
     assert r.status_code == 404, r.text
-    assert r.json() == NOT_FOUND
+    assert r.json() == WORD_NOT_FOUND
 
 
 async def test_read_reviews_of_missing_word_is_404(client, auth, clock):
     r = await client.get("/words/999999/reviews", headers=auth.headers)
     assert r.status_code == 404, r.text
-    assert r.json() == NOT_FOUND
+    assert r.json() == WORD_NOT_FOUND
 
 
 async def test_delete_word_deletes_its_reviews(client, auth, clock):
     word = await make_word(client, auth.headers, word="gone")
     kept = await make_word(client, auth.headers, word="kept")
-    await review(client, auth.headers, word["id"], "good")
-    await review(client, auth.headers, word["id"], "good")
-    await review(client, auth.headers, kept["id"], "good")
+    await make_review(client, auth.headers, word["id"], rating="good")
+    await make_review(client, auth.headers, word["id"], rating="good")
+    await make_review(client, auth.headers, kept["id"], rating="good")
 
     r = await client.delete(f"/words/{word['id']}", headers=auth.headers)
 
@@ -391,8 +373,8 @@ async def test_delete_word_deletes_its_reviews(client, auth, clock):
 async def test_delete_user_deletes_their_reviews(client, auth, other_auth, clock):
     mine = await make_word(client, auth.headers)
     theirs = await make_word(client, other_auth.headers)
-    await review(client, auth.headers, mine["id"], "good")
-    await review(client, other_auth.headers, theirs["id"], "good")
+    await make_review(client, auth.headers, mine["id"], rating="good")
+    await make_review(client, other_auth.headers, theirs["id"], rating="good")
 
     r = await client.delete("/users/me", headers=auth.headers)
 
@@ -410,9 +392,9 @@ async def test_read_study_lists_overdue_words_then_new_words(client, auth, other
     for name in ["new-old", "new-young", "due-soon", "due-sooner", "not-due"]:
         ids[name] = (await make_word(client, auth.headers, word=name))["id"]
     await make_word(client, other_auth.headers, word="theirs")
-    await review(client, auth.headers, ids["due-soon"], "good")  # due in 10 minutes
-    await review(client, auth.headers, ids["due-sooner"], "again")  # due in 1 minute
-    await review(client, auth.headers, ids["not-due"], "easy")  # due in days
+    await make_review(client, auth.headers, ids["due-soon"], rating="good")  # due in 10 minutes
+    await make_review(client, auth.headers, ids["due-sooner"], rating="again")  # due in 1 minute
+    await make_review(client, auth.headers, ids["not-due"], rating="easy")  # due in days
     clock.advance(minutes=20)
 
     study = await read_study(client, auth.headers)
@@ -425,7 +407,7 @@ async def test_read_study_lists_overdue_words_then_new_words(client, auth, other
 
 async def test_read_study_leaves_out_reviewed_words_not_due_yet(client, auth, clock):
     word = await make_word(client, auth.headers)
-    await review(client, auth.headers, word["id"], "good")  # due in 10 minutes
+    await make_review(client, auth.headers, word["id"], rating="good")  # due in 10 minutes
     clock.advance(minutes=9)
     assert await read_study(client, auth.headers) == {"items": [], "due_total": 0}
 
@@ -440,7 +422,7 @@ async def test_read_study_limit_cuts_the_list_not_the_total(client, auth, clock,
     due = await make_word(client, auth.headers, word="due")
     await make_word(client, auth.headers, word="new-1")
     await make_word(client, auth.headers, word="new-2")
-    await review(client, auth.headers, due["id"], "again")
+    await make_review(client, auth.headers, due["id"], rating="again")
     clock.advance(minutes=2)
 
     study = await read_study(client, auth.headers, limit=limit)
@@ -469,8 +451,7 @@ async def test_read_study_with_invalid_limit_is_422(client, auth, clock, limit):
 
 async def test_read_study_without_token_is_401(client):
     r = await client.get("/study")
-    assert r.status_code == 401, r.text
-    assert r.headers["WWW-Authenticate"] == "Bearer"
+    assert_401(r)
 
 
 # --- Statistics ---
@@ -542,8 +523,8 @@ async def test_read_stats_of_a_history(client, auth, clock):
 
 async def test_read_stats_due_equals_study_due_total(client, auth, clock):
     words = [(await make_word(client, auth.headers, word=f"w{i}"))["id"] for i in range(4)]
-    await review(client, auth.headers, words[0], "again")  # due in a minute
-    await review(client, auth.headers, words[1], "easy")  # due in days
+    await make_review(client, auth.headers, words[0], rating="again")  # due in a minute
+    await make_review(client, auth.headers, words[1], rating="easy")  # due in days
     clock.advance(minutes=5)
 
     stats = await read_stats(client, auth.headers)
@@ -557,9 +538,9 @@ async def test_read_stats_due_equals_study_due_total(client, auth, clock):
 
 async def test_read_stats_retention_is_null_without_reviews_in_review_state(client, auth, clock):
     word = await make_word(client, auth.headers)
-    await review(client, auth.headers, word["id"], "good")
+    await make_review(client, auth.headers, word["id"], rating="good")
     clock.advance(minutes=10)
-    await review(client, auth.headers, word["id"], "again")
+    await make_review(client, auth.headers, word["id"], rating="again")
 
     stats = await read_stats(client, auth.headers)
 
@@ -665,5 +646,4 @@ async def test_read_stats_ignores_other_users(client, auth, other_auth, clock):
 
 async def test_read_stats_without_token_is_401(client):
     r = await client.get("/stats")
-    assert r.status_code == 401, r.text
-    assert r.headers["WWW-Authenticate"] == "Bearer"
+    assert_401(r)

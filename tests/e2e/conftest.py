@@ -11,24 +11,20 @@ missing browser is a failure.
 """
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import Server, uvicorn_process
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:  # the default suite does not need it
     sync_playwright = None
 
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,9 +37,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: The server's signing key, so a test can make an expired access token of the right shape.
-E2E_SECRET_KEY = "e2e-secret-key-0123456789abcdef-not-for-production-use-0123456"
 VIEWPORTS = {"phone": {"width": 375, "height": 812}, "desktop": {"width": 1280, "height": 800}}
+#: What the browser tests' servers change in the suite's settings: no CORS origins (the page is
+#: served by the app itself), migrations on start-up, and only warnings in the log.
+E2E_SETTINGS = {"CORS_ORIGINS": "", "MIGRATE_ON_START": "true", "LOG_LEVEL": "WARNING"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,89 +56,26 @@ def missing_requirement() -> str | None:
     return None
 
 
-@dataclass
-class Server:
-    """A running app: its base URL and its log."""
-
-    url: str
-    log: Path
-    process: subprocess.Popen
-    secret_key: str = E2E_SECRET_KEY
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-def server_args(port: int) -> list[str]:
-    return ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="package")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """A factory: start the app (from the project root) with a fresh SQLite database."""
-    started: list[Server] = []
+    """A factory: start the app (from the project root) with a fresh SQLite database; every
+    server it started is stopped when the package's tests are done."""
+    with ExitStack() as running:
 
-    def start(**settings: str) -> Server:
-        folder = tmp_path_factory.mktemp("server")
-        port = free_port()
-        env = {
-            **os.environ,
-            "ENVIRONMENT": "development",
-            "DATABASE_URL": f"sqlite://{folder / 'e2e.sqlite3'}",
-            "SECRET_KEY": E2E_SECRET_KEY,
-            "ARGON2_MEMORY_KIB": "8",
-            "ARGON2_TIME_COST": "1",
-            "ARGON2_PARALLELISM": "1",
-            "RATE_LIMIT_LOGIN": "off",
-            "RATE_LIMIT_REGISTER": "off",
-            "RATE_LIMIT_STORAGE": "memory://",
-            "CORS_ORIGINS": "",
-            "MIGRATE_ON_START": "true",
-            "LOG_LEVEL": "WARNING",
-            **settings,
-        }
-        log = folder / "server.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "vocab:app", *server_args(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+        def start(**settings: str) -> Server:
+            folder = tmp_path_factory.mktemp("server")
+            database = f"sqlite://{folder / 'e2e.sqlite3'}"
+            server = running.enter_context(
+                uvicorn_process(
+                    folder, "--no-access-log", DATABASE_URL=database, **E2E_SETTINGS | settings
+                )
             )
-        server = Server(url=f"http://127.0.0.1:{port}", log=log, process=process)
-        started.append(server)
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{server.log_tail()}")
-            try:
-                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not start in 30 s:\n{server.log_tail()}")
-            time.sleep(0.1)
-        page = httpx.get(f"{server.url}/", timeout=5)
-        if page.status_code != 200 or "/static/app.js" not in page.text:
-            pytest.fail(f"GET / does not serve the study page (HTTP {page.status_code})")
-        return server
+            page = httpx.get(f"{server.url}/", timeout=5)
+            if page.status_code != 200 or "/static/app.js" not in page.text:
+                pytest.fail(f"GET / does not serve the study page (HTTP {page.status_code})")
+            return server
 
-    yield start
-    for server in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+        yield start
 
 
 @pytest.fixture(scope="package")

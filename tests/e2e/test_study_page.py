@@ -1,17 +1,15 @@
-"""The study page in a real browser, against a real server (issue 7)."""
+"""The study page (static/) in a real browser, against a real server."""
 
 import csv
 import io
 import os
 import re
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import OctKey
+from conftest import DEFAULT_PASSWORD, access_claims, make_token
 
 try:
     from playwright.sync_api import Locator, Page, Request, Route, expect
@@ -49,7 +47,6 @@ WORDS = [
     },
 ]
 SESSION_ENDED = "Your session has expired. Please sign in again."
-PASSWORD = "correct horse battery staple"
 
 
 # --- Helpers ----------------------------------------------------------------------------
@@ -73,12 +70,12 @@ def register_in_page(page: Page, email: str) -> None:
     page.get_by_role("button", name="Create an account").click()
     form = page.locator("#register-form")
     form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_label("Password").fill(DEFAULT_PASSWORD)
     form.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", name="Words", level=1)).to_be_visible()
 
 
-def sign_in_page(page: Page, email: str, password: str = PASSWORD) -> None:
+def sign_in_page(page: Page, email: str, password: str = DEFAULT_PASSWORD) -> None:
     form = page.locator("#signin-form")
     form.get_by_label("Email").fill(email)
     form.get_by_label("Password").fill(password)
@@ -101,12 +98,18 @@ def fill_word_form(dialog: Locator, word: dict[str, str]) -> None:
     dialog.get_by_label("Tags").fill(word.get("tags", ""))
 
 
+def learner_auth(api: httpx.Client, email: str) -> dict[str, str]:
+    """Sign a learner in through the API; returns the Authorization header."""
+    r = api.post("/auth/token", data={"username": email, "password": DEFAULT_PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
 def api_learner(api: httpx.Client, email: str, words: list[dict[str, str]] = ()) -> dict:
     """Register a learner through the API and give them words; returns the user."""
-    user = api.post("/auth/register", json={"email": email, "password": PASSWORD})
+    user = api.post("/auth/register", json={"email": email, "password": DEFAULT_PASSWORD})
     assert user.status_code == 201, user.text
-    tokens = api.post("/auth/token", data={"username": email, "password": PASSWORD}).json()
-    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    auth = learner_auth(api, email)
     for word in words:
         body = {**word, "tags": word["tags"].replace(",", " ").split()}
         body["difficulty"] = int(body["difficulty"])
@@ -128,17 +131,10 @@ class TokenExpiry:
     refreshing) passes untouched.
     """
 
-    def __init__(self, page: Page, user_id: int, secret_key: str) -> None:
+    def __init__(self, page: Page, user_id: int) -> None:
         now = int(time.time())
-        claims = {
-            "sub": str(user_id),
-            "iat": now - 3600,
-            "exp": now - 60,
-            "jti": str(uuid.uuid4()),
-            "type": "access",
-        }
-        key = OctKey.import_key(secret_key)
-        self.expired = "Bearer " + jwt.encode({"alg": "HS256"}, claims, key)
+        expired = make_token(access_claims(user_id, iat=now - 3600, exp=now - 60))
+        self.expired = f"Bearer {expired}"
         self.armed = False
         self.stale: str | None = None
         page.route("**/*", self.handle)
@@ -314,7 +310,7 @@ def test_api_errors_are_shown_clearly(
     page.get_by_role("button", name="Create an account").click()
     form = page.locator("#register-form")
     form.get_by_label("Email").fill(email.upper())
-    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_label("Password").fill(DEFAULT_PASSWORD)
     form.get_by_role("button", name="Create account").click()
     expect(form.get_by_role("alert")).to_have_text("Email already registered.")
     page.get_by_role("button", name="Sign in").click()
@@ -411,11 +407,11 @@ def test_too_many_sign_ins_say_when_to_retry(open_page, start_server, email: str
 
 
 def test_expired_access_token_is_renewed_and_an_ended_login_returns_to_sign_in(
-    page: Page, api: httpx.Client, email: str, server, screenshots: Path
+    page: Page, api: httpx.Client, email: str, screenshots: Path
 ) -> None:
     user = api_learner(api, email, WORDS[:2])
     calls = record_api_calls(page)
-    expiry = TokenExpiry(page, user["id"], server.secret_key)
+    expiry = TokenExpiry(page, user["id"])
     page.goto("/")
     sign_in_page(page, email)
     expect(page.locator("#words-summary")).to_have_text("2 words.")
@@ -467,11 +463,6 @@ def test_expired_access_token_is_renewed_and_an_ended_login_returns_to_sign_in(
     expect(page.get_by_role("heading", name="Words", level=1)).to_be_visible()
     expect(page.locator("#words-summary")).to_have_text("2 words.")
     expect(page.locator("#alert")).to_be_hidden()
-
-
-def learner_auth(api: httpx.Client, email: str) -> dict[str, str]:
-    tokens = api.post("/auth/token", data={"username": email, "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def first_word_id(api: httpx.Client, email: str) -> int:
