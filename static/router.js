@@ -6,7 +6,7 @@
 //   { name, title, public?, enter?(), reset?() }
 // `name` matches its <section id="view-NAME">; `enter` loads what it shows, each time it is
 // shown; `reset` forgets what it showed, when the learner's session ends.
-import { $, $$, clearMessages, failed } from "./ui.js";
+import { $, $$, clearFormError, clearMessages, failed } from "./ui.js";
 
 const views = new Map();
 let home = null; // the signed-in view when the hash names none
@@ -86,6 +86,10 @@ function showHeader() {
 }
 
 function show(name, { focus = true } = {}) {
+  // An error belongs to the screen it was made on: leaving the screen clears it.
+  if (name !== current) {
+    for (const box of $$("main > .view .form-error")) clearFormError(box.closest("form"));
+  }
   current = name;
   $("#loading").hidden = true;
   for (const section of $$("main > .view")) section.hidden = section.id !== `view-${name}`;

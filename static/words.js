@@ -39,6 +39,7 @@ function reset() {
   $("#word-list").replaceChildren();
   $("#words-summary").textContent = "";
   $("#search-q").value = "";
+  $("#search-sort").value = FIRST_PAGE.sort;
 }
 
 // --- The list ---------------------------------------------------------------------------
