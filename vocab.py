@@ -12,8 +12,10 @@ and the block that builds `app`.
 
 import asyncio
 import csv
+import hashlib
 import html
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -90,6 +92,7 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from models import Rating, RefreshToken, Review, State, User, Word
 
@@ -137,22 +140,51 @@ class Settings(BaseSettings):
     ARGON2_PARALLELISM: int = Field(default=1, ge=1)
     PASSWORD_HASH_THREADS: int = Field(default=1, ge=1, le=64)
     MAX_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
-    RATE_LIMIT_LOGIN: str = "5/minute"
+    #: Failed sign-ins allowed per email and client address together, per client address
+    #: across all emails, and per email across all addresses (each `off` to disable).
+    RATE_LIMIT_LOGIN: str = "10/15minutes"
+    RATE_LIMIT_LOGIN_CLIENT: str = "100/hour"
+    RATE_LIMIT_LOGIN_ACCOUNT: str = "100/day"
     RATE_LIMIT_REGISTER: str = "10/hour"
     #: Where rate-limit counters live: per process by default; `redis://host:6379` shares them
     #: between workers and replicas.
     RATE_LIMIT_STORAGE: str = "memory://"
+    #: Reverse proxies whose X-Forwarded-For names the real client: IPs or networks,
+    #: comma-separated, or `*` for any peer. uvicorn's --proxy-headers reads the same variable
+    #: (with the same default), so the server and the app agree on who the client is.
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1,::1"
+    #: A spent refresh token presented again this soon still renews its login (two tabs).
+    REFRESH_REUSE_GRACE_SECONDS: int = Field(default=10, ge=0, le=300)
+    #: The bearer token Prometheus sends for /metrics in production (unset: no /metrics there).
+    METRICS_TOKEN: SecretStr | None = None
     #: asyncpg pool size per worker, and how long to wait for the database before answering 503.
     DATABASE_POOL_SIZE: int = Field(default=10, ge=2, le=100)
     DATABASE_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=120)
     LOG_FORMAT: Literal["json", "text"] = "json"
 
-    @field_validator("RATE_LIMIT_LOGIN", "RATE_LIMIT_REGISTER")
+    @field_validator(
+        "RATE_LIMIT_LOGIN",
+        "RATE_LIMIT_LOGIN_CLIENT",
+        "RATE_LIMIT_LOGIN_ACCOUNT",
+        "RATE_LIMIT_REGISTER",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         if value.strip().lower() != "off":
             limits.parse(value)  # raises ValueError on e.g. "5 per fortnight"
         return value.strip()
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        if value.strip().lower() in ("*", "none"):  # every peer, or none (uvicorn: no match)
+            return value.strip().lower()
+        # Strictly what uvicorn's proxy middleware understands: it would silently never match
+        # a typo or a network with host bits set ("10.0.0.1/8").
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            ipaddress.ip_network(entry)  # ValueError names the bad entry
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _check_production(self) -> "Settings":
@@ -165,6 +197,8 @@ class Settings(BaseSettings):
         for name, floor in ARGON2_FLOOR.items():
             if getattr(self, name) < floor:
                 raise ValueError(f"{name} below OWASP's floor ({floor}) in production")
+        if self.METRICS_TOKEN is not None and len(self.METRICS_TOKEN.get_secret_value()) < 16:
+            raise ValueError("METRICS_TOKEN must be at least 16 characters in production")
         return self
 
     @property
@@ -470,9 +504,15 @@ class RefreshRequest(BaseModel):
     refresh_token: Annotated[str, StringConstraints(max_length=4096)]
 
 
-# Failed sign-ins are counted per email and per client, registrations per client. The counters
-# live in RATE_LIMIT_STORAGE: this process's memory by default (each worker or replica counts
-# on its own, so N replicas allow up to N times the limit), or Redis shared by all of them.
+# Failed sign-ins are counted three ways, as identity services do: per email and client address
+# together (someone mistyping, or guessing one account from one place), per client address
+# across all emails (one place trying many accounts; generous, since a school or an office
+# shares one address), and per email across all addresses (NIST SP 800-63B's cap on one
+# account). A correct sign-in of another account from the same address is refused only once
+# that address has used its whole cross-account budget. Registrations are counted per client.
+# The counters live in RATE_LIMIT_STORAGE: this process's memory by default (each worker or
+# replica counts on its own, so N replicas allow up to N times the limit), or Redis shared by
+# all of them.
 rate_storage = storage_from_string(
     "async+" + settings.RATE_LIMIT_STORAGE,
     # redis-py, already a dependency, rather than limits' default Redis client
@@ -487,7 +527,56 @@ def rate_limit(value: str) -> limits.RateLimitItem | None:
 
 
 LOGIN_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN)
+LOGIN_CLIENT_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN_CLIENT)
+LOGIN_ACCOUNT_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN_ACCOUNT)
 REGISTER_LIMIT = rate_limit(settings.RATE_LIMIT_REGISTER)
+#: A rate limit and the key it counts under.
+RateCounter = tuple[limits.RateLimitItem, str]
+
+
+def client_address(request: Request) -> str:
+    """Who is asking, for rate limits: the peer's IP, or the client a trusted proxy names in
+    X-Forwarded-For (FORWARDED_ALLOW_IPS). An IPv6 client counts as its /64 network, since
+    one host is routinely given a whole /64 to pick addresses from."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64] or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+@dataclass(frozen=True)
+class LoginCounters:
+    """The keys a sign-in's failures count under. Emails are hashed: the keys stay short
+    (a sign-in name can be long) and a Redis holding them lists no one's address."""
+
+    pair: str
+    client: str
+    account: str
+
+    @classmethod
+    def of(cls, email: str, client: str) -> "LoginCounters":
+        """The counters of a sign-in for `email` from `client`."""
+        account = hashlib.sha256(email.encode(errors="backslashreplace")).hexdigest()[:32]
+        return cls(
+            pair=f"login-pair:{client}:{account}",
+            client=f"login-client:{client}",
+            account=f"login-account:{account}",
+        )
+
+    def on(self) -> list[RateCounter]:
+        """The counters whose limit is on."""
+        counters = [
+            (LOGIN_LIMIT, self.pair),
+            (LOGIN_CLIENT_LIMIT, self.client),
+            (LOGIN_ACCOUNT_LIMIT, self.account),
+        ]
+        return [(limit, key) for limit, key in counters if limit is not None]
 
 
 #: One lock per rate-limit key while a sign-in is checked, judged and counted.
@@ -495,19 +584,16 @@ attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValu
 
 
 @asynccontextmanager
-async def one_attempt_at_a_time(
-    limit: limits.RateLimitItem | None, *keys: str
-) -> AsyncIterator[None]:
-    """Let one sign-in per key through at a time while limits are on.
+async def one_attempt_at_a_time(counters: list[RateCounter]) -> AsyncIterator[None]:
+    """Let one sign-in per counter key through at a time.
 
     Only failures count, and a failure is known only after the password check, so attempts
     sent together would otherwise all pass the check before any of them is counted. With
     several processes each may have one attempt in flight: the overshoot stays that small."""
-    if limit is None:
-        yield
-        return
     async with AsyncExitStack() as stack:
-        for key in keys:  # always in the same order, so two attempts never wait on each other
+        # Every attempt takes its locks in one global order (sorted keys), so two attempts
+        # never hold one lock each while waiting for the other's.
+        for key in sorted(key for _, key in counters):
             lock = attempt_locks.get(key)
             if lock is None:
                 lock = attempt_locks[key] = asyncio.Lock()
@@ -515,10 +601,14 @@ async def one_attempt_at_a_time(
         yield
 
 
-async def too_many_attempts(limit: limits.RateLimitItem, key: str) -> HTTPException:
-    """The 429 for a key that has used up its limit, saying when to try again."""
+async def seconds_until_allowed(limit: limits.RateLimitItem, key: str) -> int:
+    """How long until a key that has used up its limit may try again."""
     stats = await rate_limiter.get_window_stats(limit, key)
-    retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+    return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def too_many_attempts(retry_after: int) -> HTTPException:
+    """The 429 saying when to try again."""
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
         detail=f"Too many attempts; try again in {retry_after} seconds",
@@ -526,25 +616,21 @@ async def too_many_attempts(limit: limits.RateLimitItem, key: str) -> HTTPExcept
     )
 
 
-async def ensure_not_limited(limit: limits.RateLimitItem | None, *keys: str) -> None:
-    """429 with Retry-After when any key has used up its limit."""
-    if limit is None:
-        return
-    for key in keys:
-        if not await rate_limiter.test(limit, key):
-            raise await too_many_attempts(limit, key)
+async def ensure_not_limited(counters: list[RateCounter]) -> None:
+    """429 when any counter has used up its limit; Retry-After waits for all of them."""
+    waits = [
+        await seconds_until_allowed(limit, key)
+        for limit, key in counters
+        if not await rate_limiter.test(limit, key)
+    ]
+    if waits:
+        raise too_many_attempts(max(waits))
 
 
-async def count_attempt(limit: limits.RateLimitItem | None, *keys: str) -> None:
-    """Count one failed attempt against each key's limit."""
-    if limit is not None:
-        for key in keys:
-            await rate_limiter.hit(limit, key)
-
-
-def client_address(request: Request) -> str:
-    """The client's IP (behind a proxy, uvicorn's --proxy-headers makes it the real one)."""
-    return request.client.host if request.client else "unknown"
+async def count_attempt(counters: list[RateCounter]) -> None:
+    """Count one failed attempt against each counter."""
+    for limit, key in counters:
+        await rate_limiter.hit(limit, key)
 
 
 # Hashing runs on threads of its own, PASSWORD_HASH_THREADS per process: a burst of sign-ins
@@ -648,7 +734,7 @@ async def register(body: UserCreate, request: Request) -> UserOut:
     client = f"register:{client_address(request)}"
     # Every registration counts, so `hit` both judges and counts it.
     if REGISTER_LIMIT is not None and not await rate_limiter.hit(REGISTER_LIMIT, client):
-        raise await too_many_attempts(REGISTER_LIMIT, client)
+        raise too_many_attempts(await seconds_until_allowed(REGISTER_LIMIT, client))
     email = body.email.lower()
     if await User.exists(email=email):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=EMAIL_TAKEN)
@@ -664,20 +750,24 @@ async def login(
 ) -> TokenPair:
     """Sign in with email (as `username`) and password; returns an access and a refresh token."""
     email = form.username.strip().lower()
-    counters = (f"login-email:{email}", f"login-client:{client_address(request)}")
-    async with one_attempt_at_a_time(LOGIN_LIMIT, *counters):
-        await ensure_not_limited(LOGIN_LIMIT, *counters)
+    counters = LoginCounters.of(email, client_address(request))
+    async with one_attempt_at_a_time(counters.on()):
+        await ensure_not_limited(counters.on())
         # No email holds NUL, and PostgreSQL cannot even compare it: such a name is unknown.
         user = None if "\x00" in email else await User.get_or_none(email=email)
         valid, new_hash = await verify_password(
             form.password, user.password_hash if user else DUMMY_HASH
         )
         if user is None or not valid:
-            await count_attempt(LOGIN_LIMIT, *counters)
+            await count_attempt(counters.on())
             raise LOGIN_ERROR
+        if LOGIN_LIMIT is not None:  # the right password ends this pair's run of typos
+            await rate_limiter.clear(LOGIN_LIMIT, counters.pair)
     if new_hash:  # the hash parameters were raised since this password was set
-        user.password_hash = new_hash
-        await user.save(update_fields=["password_hash"])
+        # Only over the hash it checked: a password changed meanwhile stays changed.
+        await User.filter(id=user.id, password_hash=user.password_hash).update(
+            password_hash=new_hash
+        )
     return await issue_tokens(user.id)
 
 
@@ -1947,8 +2037,8 @@ app = FastAPIOffline(
         StarletteHTTPException: http_error,
     },
 )
-# Outermost last: request context, then CORS, then errors (so that error answers carry CORS
-# headers and a request id).
+# Outermost last: proxy headers, request context, then CORS, then errors (so that error answers
+# carry CORS headers and a request id).
 app.add_middleware(ErrorMiddleware)
 app.add_middleware(
     CORSMiddleware,
@@ -1958,6 +2048,10 @@ app.add_middleware(
     expose_headers=["X-Request-ID", "Location", "Retry-After"],
 )
 app.add_middleware(RequestContextMiddleware)
+# Outermost, so that logs and rate limits see the same client: the one a trusted proxy names.
+# Applied here rather than left to uvicorn's --proxy-headers alone, so that it holds under any
+# server (and in tests); behind uvicorn both read FORWARDED_ALLOW_IPS and agree.
+app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.FORWARDED_ALLOW_IPS)
 for router in (
     auth_router,
     users_router,

@@ -36,6 +36,8 @@ os.environ.update(
     ARGON2_MEMORY_KIB="8",
     ARGON2_TIME_COST="1",
     RATE_LIMIT_LOGIN="off",
+    RATE_LIMIT_LOGIN_CLIENT="off",
+    RATE_LIMIT_LOGIN_ACCOUNT="off",
     RATE_LIMIT_REGISTER="off",
     LOG_LEVEL="WARNING",
     LOG_FORMAT="text",

@@ -17,6 +17,8 @@ os.environ["ARGON2_MEMORY_KIB"] = "8"
 os.environ["ARGON2_TIME_COST"] = "1"
 os.environ["ARGON2_PARALLELISM"] = "1"
 os.environ["RATE_LIMIT_LOGIN"] = "off"
+os.environ["RATE_LIMIT_LOGIN_CLIENT"] = "off"
+os.environ["RATE_LIMIT_LOGIN_ACCOUNT"] = "off"
 os.environ["RATE_LIMIT_REGISTER"] = "off"
 os.environ["CORS_ORIGINS"] = ALLOWED_ORIGIN = "http://allowed.example"
 
@@ -26,6 +28,8 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from tortoise import Tortoise, connections
 
 import vocab
@@ -138,3 +142,44 @@ async def make_word(
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+# --- Rate-limit counters: in memory and in Redis (issue 15) ---
+# REDIS_URL names a Redis server for the tests (CI starts one); without it the Redis variants are
+# skipped, unless REDIS_REQUIRED=1 makes that a failure. The tests write only under a key prefix
+# of their own and delete only those keys.
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis server's URL (REDIS_URL)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        if os.environ.get("REDIS_REQUIRED") == "1":
+            pytest.fail("REDIS_REQUIRED=1 but REDIS_URL is not set", pytrace=False)
+        pytest.skip("set REDIS_URL (e.g. redis://127.0.0.1:6379) to run the Redis variant")
+    return url
+
+
+def redis_storage(url: str, key_prefix: str) -> Any:
+    """An async limits storage on that Redis, through redis-py as the app's is."""
+    return storage_from_string("async+" + url, implementation="redispy", key_prefix=key_prefix)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def counters(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    """Empty rate-limit counters for the app, in this process's memory or in Redis (the
+    storage `RATE_LIMIT_STORAGE` selects); yields the storage."""
+    if request.param == "memory":
+        storage = storage_from_string("async+memory://")
+    else:
+        prefix = f"vocab-test-{os.getpid()}-{os.urandom(4).hex()}"
+        storage = redis_storage(request.getfixturevalue("redis_url"), prefix)
+    monkeypatch.setattr(vocab, "rate_storage", storage)
+    monkeypatch.setattr(vocab, "rate_limiter", MovingWindowRateLimiter(storage))
+    yield storage
+    await storage.reset()  # Redis: only the keys under this test's prefix
+    if request.param == "redis":
+        await storage.bridge.storage.aclose()

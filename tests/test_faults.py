@@ -150,6 +150,8 @@ def uvicorn_process(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
         "ARGON2_TIME_COST": "1",
         "ARGON2_PARALLELISM": "1",
         "RATE_LIMIT_LOGIN": "off",
+        "RATE_LIMIT_LOGIN_CLIENT": "off",
+        "RATE_LIMIT_LOGIN_ACCOUNT": "off",
         "RATE_LIMIT_REGISTER": "off",
         "RATE_LIMIT_STORAGE": "memory://",
         **env,

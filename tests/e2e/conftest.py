@@ -99,6 +99,8 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
             "ARGON2_TIME_COST": "1",
             "ARGON2_PARALLELISM": "1",
             "RATE_LIMIT_LOGIN": "off",
+            "RATE_LIMIT_LOGIN_CLIENT": "off",
+            "RATE_LIMIT_LOGIN_ACCOUNT": "off",
             "RATE_LIMIT_REGISTER": "off",
             "RATE_LIMIT_STORAGE": "memory://",
             "CORS_ORIGINS": "",
