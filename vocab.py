@@ -386,12 +386,13 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 async def get_current_user(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
-    """The user named by a valid access token, who must still exist."""
+    """The user named by a valid access token, who must still exist and not have changed
+    their password since it was issued (the row read anyway tells: no extra query)."""
     if token is None:
         raise CREDENTIALS_ERROR
     claims = decode_token(token, "access", CREDENTIALS_ERROR)
     user = await User.get_or_none(id=int(claims["sub"]))
-    if user is None:
+    if user is None or user.token_version != claims["ver"]:
         raise CREDENTIALS_ERROR
     request.state.user_id = user.id  # for the access log
     return user
@@ -653,18 +654,23 @@ async def verify_password(password: str, password_hash: str) -> tuple[bool, str 
     return await in_hashing_thread(password_hasher.verify_and_update, password, password_hash)
 
 
-def encode_token(
-    user_id: int, kind: TokenType, lifetime: timedelta, **extra: str
-) -> tuple[str, str]:
-    """Sign a JWT of the given type; returns the token and its `jti`."""
-    now = int(timezone.now().timestamp())
+def auth_now() -> datetime:
+    """Now, for issuing, checking and spending tokens. A clock of its own: tests move it
+    seconds at a time, while the learning clock (`utcnow`) jumps days."""
+    return timezone.now()
+
+
+def encode_token(user: User, kind: TokenType, lifetime: timedelta, **extra: str) -> tuple[str, str]:
+    """Sign a JWT of the given type for a user as they are now; returns it and its `jti`."""
+    now = int(auth_now().timestamp())
     jti = str(uuid.uuid4())
     claims = {
-        "sub": str(user_id),
+        "sub": str(user.id),
         "iat": now,
         "exp": now + int(lifetime.total_seconds()),
         "jti": jti,
         "type": kind,
+        "ver": user.token_version,
         **extra,
     }
     return jwt.encode({"alg": ALGORITHM}, claims, SIGNING_KEY, algorithms=[ALGORITHM]), jti
@@ -673,6 +679,7 @@ def encode_token(
 def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str, Any]:
     """Verify a JWT's signature, expiry and type; raise `error` on any failure."""
     claims_registry = jwt.JWTClaimsRegistry(
+        now=lambda: int(auth_now().timestamp()),
         exp={"essential": True},
         iat={"essential": True},
         sub={"essential": True},
@@ -685,21 +692,25 @@ def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str,
         if not 0 < int(claims["sub"]) <= MAX_ID:
             raise ValueError("no such user id")
         uuid.UUID(claims["jti"])
+        # Tokens signed before versions existed carry none: version 0, every user's first.
+        claims.setdefault("ver", 0)
+        if type(claims["ver"]) is not int:
+            raise ValueError("bad token version")
     except (JoseError, ValueError, TypeError):
         raise error from None
     return claims
 
 
-async def issue_tokens(user_id: int, family: uuid.UUID | None = None) -> TokenPair:
+async def issue_tokens(user: User, family: uuid.UUID | None = None) -> TokenPair:
     """A new access token and a new refresh token in the given login family (or a new one)."""
     family = family or uuid.uuid4()
     lifetime = timedelta(days=settings.REFRESH_TOKEN_DAYS)
-    refresh_token, jti = encode_token(user_id, "refresh", lifetime, fam=str(family))
+    refresh_token, jti = encode_token(user, "refresh", lifetime, fam=str(family))
     await RefreshToken.create(
-        id=jti, user_id=user_id, family=family, expires_at=timezone.now() + lifetime
+        id=jti, user_id=user.id, family=family, expires_at=auth_now() + lifetime
     )
     access_lifetime = timedelta(minutes=settings.ACCESS_TOKEN_MINUTES)
-    access_token, _ = encode_token(user_id, "access", access_lifetime)
+    access_token, _ = encode_token(user, "access", access_lifetime)
     return TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,
@@ -708,21 +719,33 @@ async def issue_tokens(user_id: int, family: uuid.UUID | None = None) -> TokenPa
 
 
 async def spend_refresh_token(token: str) -> RefreshToken:
-    """Mark a refresh token used, once; presenting a spent token revokes its whole login."""
+    """Spend a refresh token, once; returns it with its user.
+
+    A spent token presented again within REFRESH_REUSE_GRACE_SECONDS is accepted again, in the
+    same login: two tabs that renewed at once both carry on. Later, it was stolen or leaked,
+    so its whole login ends."""
     claims = decode_token(token, "refresh", REFRESH_ERROR)
-    now = timezone.now()
-    live = RefreshToken.filter(
-        id=claims["jti"], user_id=int(claims["sub"]), used_at=None, revoked_at=None
-    )
+    now = auth_now()
+    token_row = RefreshToken.filter(id=claims["jti"], user_id=int(claims["sub"]))
     # One conditional UPDATE, so two concurrent refreshes cannot both spend the same token.
-    if await live.filter(expires_at__gt=now).update(used_at=now):
-        return await RefreshToken.get(id=claims["jti"])
-    stored = await RefreshToken.get_or_none(id=claims["jti"])
-    if stored is not None and stored.used_at is not None:
-        # A spent token came back: it was stolen or leaked, so end that login everywhere.
-        await RefreshToken.filter(family=stored.family, revoked_at=None).update(revoked_at=now)
-        logger.warning("refresh token reuse detected, login %s revoked", stored.family)
-    raise REFRESH_ERROR
+    spent_now = await token_row.filter(used_at=None, revoked_at=None, expires_at__gt=now).update(
+        used_at=now
+    )
+    stored = await token_row.select_related("user").first()
+    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        raise REFRESH_ERROR
+    if not spent_now:
+        assert stored.used_at is not None  # neither revoked nor expired, so it was spent
+        if now - stored.used_at >= timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS):
+            await RefreshToken.filter(family=stored.family, revoked_at=None).update(revoked_at=now)
+            logger.warning("refresh token reuse detected, login %s revoked", stored.family)
+            raise REFRESH_ERROR
+        logger.info(
+            "refresh token presented again within the grace window, login %s", stored.family
+        )
+    if claims["ver"] != stored.user.token_version:  # issued before a password change
+        raise REFRESH_ERROR
+    return stored
 
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=BodyLimitRoute)
@@ -768,23 +791,22 @@ async def login(
         await User.filter(id=user.id, password_hash=user.password_hash).update(
             password_hash=new_hash
         )
-    return await issue_tokens(user.id)
+    return await issue_tokens(user)
 
 
 @auth_router.post("/refresh", responses=error_responses(401))
 async def refresh(body: RefreshRequest) -> TokenPair:
-    """Trade a refresh token for a new pair; the old refresh token is spent."""
+    """Trade a refresh token for a new pair; the old refresh token is spent (a second
+    presentation within REFRESH_REUSE_GRACE_SECONDS gets a pair too, in the same login)."""
     spent = await spend_refresh_token(body.refresh_token)
-    return await issue_tokens(spent.user_id, family=spent.family)
+    return await issue_tokens(spent.user, family=spent.family)
 
 
 @auth_router.post("/logout", status_code=204, responses=error_responses(401))
 async def logout(body: RefreshRequest) -> None:
     """End a login: every refresh token of it is revoked."""
     spent = await spend_refresh_token(body.refresh_token)
-    await RefreshToken.filter(family=spent.family, revoked_at=None).update(
-        revoked_at=timezone.now()
-    )
+    await RefreshToken.filter(family=spent.family, revoked_at=None).update(revoked_at=auth_now())
 
 
 # --- Users ---
@@ -820,7 +842,9 @@ async def read_me(user: CurrentUser) -> UserOut:
 
 @users_router.patch("/me", responses=error_responses(403))
 async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
-    """Change the password (with the current one) and/or the desired retention."""
+    """Change the password (with the current one) and/or the desired retention; a new password
+    ends every login, and every access token issued before it."""
+    changes: dict[str, Any] = {}
     if body.password is not None:
         valid = (
             body.current_password is not None
@@ -828,15 +852,20 @@ async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
         )
         if not valid:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Current password is incorrect")
-        user.password_hash = await hash_password(body.password)
-        # A new password ends every existing login.
-        await RefreshToken.filter(user_id=user.id, revoked_at=None).update(
-            revoked_at=timezone.now()
-        )
+        user.password_hash = changes["password_hash"] = await hash_password(body.password)
+        # In the database, so that two changes at once both end the tokens before them.
+        changes["token_version"] = F("token_version") + 1
     if body.desired_retention is not None:
-        user.desired_retention = body.desired_retention
-    # Only these columns: a word added meanwhile keeps its place in the word count.
-    await user.save(update_fields=["password_hash", "desired_retention"])
+        user.desired_retention = changes["desired_retention"] = body.desired_retention
+    if not changes:
+        return await UserOut.from_tortoise_orm(user)
+    async with in_transaction():
+        # Only these columns: a word added meanwhile keeps its place in the word count.
+        await User.filter(id=user.id).update(**changes)
+        if "password_hash" in changes:
+            await RefreshToken.filter(user_id=user.id, revoked_at=None).update(
+                revoked_at=auth_now()
+            )
     return await UserOut.from_tortoise_orm(user)
 
 

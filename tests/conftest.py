@@ -23,6 +23,7 @@ os.environ["RATE_LIMIT_REGISTER"] = "off"
 os.environ["CORS_ORIGINS"] = ALLOWED_ORIGIN = "http://allowed.example"
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -183,3 +184,34 @@ async def counters(
     await storage.reset()  # Redis: only the keys under this test's prefix
     if request.param == "redis":
         await storage.bridge.storage.aclose()
+
+
+# --- Session clock (issue 15) ---
+
+
+class SessionClock:
+    """`vocab.auth_now`, the clock tokens are issued, checked and spent by: frozen at the real
+    time it was made (so tokens issued before it are never from its future), moved only by
+    `advance`."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def session_clock(monkeypatch: pytest.MonkeyPatch) -> SessionClock:
+    clock = SessionClock()
+    monkeypatch.setattr(vocab, "auth_now", clock)
+    return clock
+
+
+def past_reuse_grace() -> dict[str, float]:
+    """For `session_clock.advance`: just past the refresh-token reuse grace window."""
+    return {"seconds": vocab.settings.REFRESH_REUSE_GRACE_SECONDS + 1}
