@@ -11,6 +11,7 @@ and the block that builds `app`.
 """
 
 import asyncio
+import copy
 import csv
 import hashlib
 import html
@@ -31,7 +32,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -49,6 +50,7 @@ from fastapi import (
     Request,
     Response,
     UploadFile,
+    params,
     status,
 )
 from fastapi import Path as PathParam
@@ -57,7 +59,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+    OAuth2PasswordBearer,
+    OAuth2PasswordRequestForm,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from joserfc import jwt
@@ -401,25 +408,58 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-class BodyLimitRoute(APIRoute):
-    """A route whose request body may be at most `max_bytes` (MAX_BODY_BYTES unless its router
-    declares a limit of its own with `body_limit`): 413 from Content-Length before anything is
-    read, or as soon as a streamed body passes the limit.
+def is_json_media_type(content_type: bytes) -> bool:
+    """Whether a Content-Type names JSON (`application/json`, `application/*+json`), as FastAPI
+    decides whether to parse a body as JSON."""
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
 
-    Ours rather than FastAPI's `max_body_size`: Starlette's limiter behind it answers a declared
-    oversize body in plain text, where every error of this API is JSON."""
+
+class BodyLimitRoute(APIRoute):
+    """A route whose request body is checked before it is read.
+
+    Its size may be at most `max_bytes` (MAX_BODY_BYTES unless its router declares a limit of
+    its own with `body_limit`): 413 from Content-Length before anything is read, or as soon as
+    a streamed body passes the limit. Ours rather than FastAPI's `max_body_size`: Starlette's
+    limiter behind it answers a declared oversize body in plain text, where every error of this
+    API is JSON.
+
+    A route that takes a JSON body answers 415 to a body of another Content-Type (or of none),
+    where FastAPI would try it as JSON or fail validation with 422; the OpenAPI schema lists
+    the 415. Form and multipart routes are left to FastAPI."""
 
     max_bytes = settings.MAX_BODY_BYTES
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        self.takes_json = self.body_field is not None and not isinstance(
+            self.body_field.field_info,
+            params.Form,  # multipart files are forms too
+        )
+        if self.takes_json:  # documented before the router's inclusion copies the responses
+            self.responses = {**self.responses, **error_responses(415)}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         too_large = HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
             detail=f"Request body is larger than {self.max_bytes} bytes",
         )
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             await JSONResponse({"detail": too_large.detail}, status_code=413)(scope, receive, send)
             return
+        if self.takes_json:
+            content_type = headers.get(b"content-type")
+            has_body = declared not in (b"", b"0") or b"transfer-encoding" in headers
+            if (content_type is None and has_body) or (
+                content_type is not None and not is_json_media_type(content_type)
+            ):
+                unsupported = {"detail": "Content-Type must be application/json"}
+                await JSONResponse(unsupported, status_code=415)(scope, receive, send)
+                return
         received = 0
 
         async def receive_within_limit() -> Message:
@@ -1840,13 +1880,46 @@ async def read_health() -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+#: Prometheus sends METRICS_TOKEN as a bearer token (`authorization` in its scrape config).
+metrics_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="MetricsToken",
+    description="`METRICS_TOKEN`, which `/metrics` needs in production.",
+)
+
+
+async def metrics_allowed(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(metrics_bearer)],
+) -> None:
+    """Open in development; in production only to METRICS_TOKEN, and absent without one."""
+    if settings.ENVIRONMENT != "production":
+        return
+    if settings.METRICS_TOKEN is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Not Found")
+    expected = settings.METRICS_TOKEN.get_secret_value().encode()
+    sent = credentials.credentials.encode() if credentials else b""
+    if not secrets.compare_digest(sent, expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Invalid metrics token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 @operations_router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    dependencies=[Depends(metrics_allowed)],
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **error_responses(401, 404),
+    },
 )
 async def read_metrics() -> Response:
-    """Prometheus metrics: request counts and latency histograms by route."""
+    """Prometheus metrics: request counts and latency histograms by route template.
+
+    In production it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it) and is
+    404 while no METRICS_TOKEN is set; in development it is open."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -1959,6 +2032,7 @@ class RequestContextMiddleware(HTTPMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
+        method = scope["method"]  # as sent: HeadMiddleware, further in, turns HEAD into GET
         # This request's own copy of the lifespan state (uvicorn copies it; not every server does).
         state = scope["state"] = dict(scope.get("state", {}))
         state["request_id"] = request_id
@@ -1980,23 +2054,64 @@ class RequestContextMiddleware(HTTPMiddleware):
         finally:
             duration = perf_counter() - started
             route = route_template(scope)
-            REQUESTS.labels(scope["method"], route, str(response_status)).inc()
-            LATENCY.labels(scope["method"], route).observe(duration)
+            REQUESTS.labels(method, route, str(response_status)).inc()
+            LATENCY.labels(method, route).observe(duration)
             access_log.info(
                 "%s %s %d",
-                scope["method"],
+                method,
                 scope["path"],
                 response_status,
                 extra={
                     "request_id": request_id,
                     "user_id": state.get("user_id"),
-                    "method": scope["method"],
+                    "method": method,
                     "path": scope["path"],
                     "status": response_status,
                     "duration_ms": round(duration * 1000, 2),
                     "client": (scope.get("client") or ("unknown",))[0],
                 },
             )
+
+
+class HeadMiddleware(HTTPMiddleware):
+    """HEAD on every GET route: the request is served as the GET it mirrors, and the response
+    keeps its status and headers (Content-Length included) but sends no body. Outside the
+    error handling, so that a failure's answer loses its body too; a route without GET
+    answers HEAD with 405 as it would GET."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        scope["method"] = "GET"
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, send_headers_only)
+
+
+def head_operation(get: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI operation of HEAD beside a GET: its parameters and statuses, no bodies."""
+    head = copy.deepcopy(get)
+    head["operationId"] = get["operationId"].removesuffix("_get") + "_head"
+    head["summary"] = f"{get.get('summary', '')} (headers only)".strip()
+    head["description"] = "As the GET of this path, with the same status and headers, no body."
+    for response in head["responses"].values():
+        response.pop("content", None)
+    return head
+
+
+def with_head_operations(make_schema: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """FastAPI's OpenAPI schema, with the HEAD operation beside every GET (see HeadMiddleware);
+    FastAPI caches it, so this runs once."""
+    schema = make_schema()
+    for path_item in schema["paths"].values():
+        if "get" in path_item and "head" not in path_item:
+            path_item["head"] = head_operation(path_item["get"])
+    return schema
 
 
 class ErrorMiddleware(HTTPMiddleware):
@@ -2066,13 +2181,14 @@ app = FastAPIOffline(
         StarletteHTTPException: http_error,
     },
 )
-# Outermost last: proxy headers, request context, then CORS, then errors (so that error answers
-# carry CORS headers and a request id).
+# Outermost last: proxy headers, request context, CORS, HEAD, then errors (so that error answers
+# carry CORS headers and a request id, and lose their body on HEAD).
 app.add_middleware(ErrorMiddleware)
+app.add_middleware(HeadMiddleware)
 app.add_middleware(
     CORSMiddleware,
     allow_origins=settings.cors_origins,
-    allow_methods=["GET", "POST", "PATCH", "DELETE"],
+    allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
     allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
     expose_headers=["X-Request-ID", "Location", "Retry-After"],
 )
@@ -2092,6 +2208,8 @@ for router in (
 ):
     app.include_router(router)
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
+# FastAPI's documented way to extend its schema is to replace this method.
+app.openapi = partial(with_head_operations, app.openapi)  # type: ignore[method-assign]
 
 
 # --- Command line ---
