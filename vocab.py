@@ -824,8 +824,6 @@ async def login(
         if user is None or not valid:
             await count_attempt(counters.on())
             raise LOGIN_ERROR
-        if LOGIN_LIMIT is not None:  # the right password ends this pair's run of typos
-            await rate_limiter.clear(LOGIN_LIMIT, counters.pair)
     if new_hash:  # the hash parameters were raised since this password was set
         # Only over the hash it checked: a password changed meanwhile stays changed.
         await User.filter(id=user.id, password_hash=user.password_hash).update(
