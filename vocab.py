@@ -811,7 +811,11 @@ async def register(body: UserCreate, request: Request) -> UserOut:
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
 ) -> TokenPair:
-    """Sign in with email (as `username`) and password; returns an access and a refresh token."""
+    """Sign in with email (as `username`) and password; returns an access and a refresh token.
+
+    Failed sign-ins are counted per email and client address together, per client address and
+    per email (RATE_LIMIT_LOGIN, RATE_LIMIT_LOGIN_CLIENT, RATE_LIMIT_LOGIN_ACCOUNT); once one of
+    them is used up the answer is 429 with `Retry-After`, even for the right password."""
     email = form.username.strip().lower()
     counters = LoginCounters.of(email, client_address(request))
     async with one_attempt_at_a_time(counters.on()):
@@ -2103,8 +2107,8 @@ def head_operation(get: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_head_operations(make_schema: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """FastAPI's OpenAPI schema, with the HEAD operation beside every GET (see HeadMiddleware);
-    FastAPI caches it, so this runs once."""
+    """FastAPI's OpenAPI schema (made once and cached by FastAPI), with the HEAD operation
+    beside every GET (see HeadMiddleware) added the first time."""
     schema = make_schema()
     for path_item in schema["paths"].values():
         if "get" in path_item and "head" not in path_item:
