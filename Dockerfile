@@ -38,5 +38,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
 # Migrations first (one process, before any worker starts), then `exec` so uvicorn is PID 1 and
 # receives SIGTERM itself. Workers: WEB_CONCURRENCY (uvicorn's own variable, default 1).
-# --proxy-headers trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (uvicorn default 127.0.0.1).
+# --proxy-headers trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (default 127.0.0.1,::1); the
+# app applies the same variable itself, so both agree on the client.
 CMD ["sh", "-c", "python vocab.py migrate && exec uvicorn vocab:app --host 0.0.0.0 --port 8000 --proxy-headers --no-server-header --timeout-graceful-shutdown 20"]

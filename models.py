@@ -45,6 +45,10 @@ class User(Model):
     # How many words the user has, kept in step with every insert and delete (in the same
     # transaction), so that an unfiltered list needs no COUNT over all of them.
     word_count = fields.IntField(default=0)
+    # Raised by every password change. Tokens carry the value they were issued under, so those
+    # from before a change stop working at once (a counter, so a token issued in the same
+    # second as the change is still told apart).
+    token_version = fields.IntField(default=0)
 
     words: fields.ReverseRelation["Word"]
     reviews: fields.ReverseRelation["Review"]
@@ -54,7 +58,14 @@ class User(Model):
         table = "users"
 
     class PydanticMeta:
-        exclude = ("password_hash", "word_count", "words", "reviews", "refresh_tokens")
+        exclude = (
+            "password_hash",
+            "word_count",
+            "token_version",
+            "words",
+            "reviews",
+            "refresh_tokens",
+        )
 
 
 class Word(Model):

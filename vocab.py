@@ -11,9 +11,12 @@ and the block that builds `app`.
 """
 
 import asyncio
+import copy
 import csv
+import hashlib
 import html
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -29,7 +32,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -47,6 +50,7 @@ from fastapi import (
     Request,
     Response,
     UploadFile,
+    params,
     status,
 )
 from fastapi import Path as PathParam
@@ -55,7 +59,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+    OAuth2PasswordBearer,
+    OAuth2PasswordRequestForm,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from joserfc import jwt
@@ -90,6 +99,7 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from models import Rating, RefreshToken, Review, State, User, Word
 
@@ -137,22 +147,51 @@ class Settings(BaseSettings):
     ARGON2_PARALLELISM: int = Field(default=1, ge=1)
     PASSWORD_HASH_THREADS: int = Field(default=1, ge=1, le=64)
     MAX_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
-    RATE_LIMIT_LOGIN: str = "5/minute"
+    #: Failed sign-ins allowed per email and client address together, per client address
+    #: across all emails, and per email across all addresses (each `off` to disable).
+    RATE_LIMIT_LOGIN: str = "10/15minutes"
+    RATE_LIMIT_LOGIN_CLIENT: str = "100/hour"
+    RATE_LIMIT_LOGIN_ACCOUNT: str = "100/day"
     RATE_LIMIT_REGISTER: str = "10/hour"
     #: Where rate-limit counters live: per process by default; `redis://host:6379` shares them
     #: between workers and replicas.
     RATE_LIMIT_STORAGE: str = "memory://"
+    #: Reverse proxies whose X-Forwarded-For names the real client: IPs or networks,
+    #: comma-separated, or `*` for any peer. uvicorn's --proxy-headers reads the same variable
+    #: (with the same default), so the server and the app agree on who the client is.
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1,::1"
+    #: A spent refresh token presented again this soon still renews its login (two tabs).
+    REFRESH_REUSE_GRACE_SECONDS: int = Field(default=10, ge=0, le=300)
+    #: The bearer token Prometheus sends for /metrics in production (unset: no /metrics there).
+    METRICS_TOKEN: SecretStr | None = None
     #: asyncpg pool size per worker, and how long to wait for the database before answering 503.
     DATABASE_POOL_SIZE: int = Field(default=10, ge=2, le=100)
     DATABASE_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=120)
     LOG_FORMAT: Literal["json", "text"] = "json"
 
-    @field_validator("RATE_LIMIT_LOGIN", "RATE_LIMIT_REGISTER")
+    @field_validator(
+        "RATE_LIMIT_LOGIN",
+        "RATE_LIMIT_LOGIN_CLIENT",
+        "RATE_LIMIT_LOGIN_ACCOUNT",
+        "RATE_LIMIT_REGISTER",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         if value.strip().lower() != "off":
             limits.parse(value)  # raises ValueError on e.g. "5 per fortnight"
         return value.strip()
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        if value.strip().lower() in ("*", "none"):  # every peer, or none (uvicorn: no match)
+            return value.strip().lower()
+        # Strictly what uvicorn's proxy middleware understands: it would silently never match
+        # a typo or a network with host bits set ("10.0.0.1/8").
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            ipaddress.ip_network(entry)  # ValueError names the bad entry
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _check_production(self) -> "Settings":
@@ -165,6 +204,8 @@ class Settings(BaseSettings):
         for name, floor in ARGON2_FLOOR.items():
             if getattr(self, name) < floor:
                 raise ValueError(f"{name} below OWASP's floor ({floor}) in production")
+        if self.METRICS_TOKEN is not None and len(self.METRICS_TOKEN.get_secret_value()) < 16:
+            raise ValueError("METRICS_TOKEN must be at least 16 characters in production")
         return self
 
     @property
@@ -352,12 +393,13 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 async def get_current_user(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
-    """The user named by a valid access token, who must still exist."""
+    """The user named by a valid access token, who must still exist and not have changed
+    their password since it was issued (the row read anyway tells: no extra query)."""
     if token is None:
         raise CREDENTIALS_ERROR
     claims = decode_token(token, "access", CREDENTIALS_ERROR)
     user = await User.get_or_none(id=int(claims["sub"]))
-    if user is None:
+    if user is None or user.token_version != claims["ver"]:
         raise CREDENTIALS_ERROR
     request.state.user_id = user.id  # for the access log
     return user
@@ -366,15 +408,38 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-class BodyLimitRoute(APIRoute):
-    """A route whose request body may be at most `max_bytes` (MAX_BODY_BYTES unless its router
-    declares a limit of its own with `body_limit`): 413 from Content-Length before anything is
-    read, or as soon as a streamed body passes the limit.
+def is_json_media_type(content_type: bytes) -> bool:
+    """Whether a Content-Type names JSON (`application/json`, `application/*+json`), as FastAPI
+    decides whether to parse a body as JSON."""
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
 
-    Ours rather than FastAPI's `max_body_size`: Starlette's limiter behind it answers a declared
-    oversize body in plain text, where every error of this API is JSON."""
+
+class BodyLimitRoute(APIRoute):
+    """A route whose request body is checked before it is read.
+
+    Its size may be at most `max_bytes` (MAX_BODY_BYTES unless its router declares a limit of
+    its own with `body_limit`): 413 from Content-Length before anything is read, or as soon as
+    a streamed body passes the limit. Ours rather than FastAPI's `max_body_size`: Starlette's
+    limiter behind it answers a declared oversize body in plain text, where every error of this
+    API is JSON.
+
+    A route that takes a JSON body answers 415 to a body of another Content-Type (or of none),
+    where FastAPI would try it as JSON or fail validation with 422; the OpenAPI schema lists
+    the 415. Form and multipart routes are left to FastAPI."""
 
     max_bytes = settings.MAX_BODY_BYTES
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        self.takes_json = self.body_field is not None and not isinstance(
+            self.body_field.field_info,
+            params.Form,  # multipart files are forms too
+        )
+        if self.takes_json:  # documented before the router's inclusion copies the responses
+            self.responses = {**self.responses, **error_responses(415)}
 
     def too_large(self) -> HTTPException:
         """The 413 for a body over the limit."""
@@ -384,14 +449,24 @@ class BodyLimitRoute(APIRoute):
         )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.body_field is None:  # FastAPI never reads this route's body: nothing to limit
+        if self.body_field is None:  # FastAPI never reads this route's body: nothing to check
             await super().handle(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             answer = JSONResponse({"detail": self.too_large().detail}, status_code=413)
             await answer(scope, receive, send)
             return
+        if self.takes_json:
+            content_type = headers.get(b"content-type")
+            has_body = declared not in (b"", b"0") or b"transfer-encoding" in headers
+            if (content_type is None and has_body) or (
+                content_type is not None and not is_json_media_type(content_type)
+            ):
+                unsupported = {"detail": "Content-Type must be application/json"}
+                await JSONResponse(unsupported, status_code=415)(scope, receive, send)
+                return
         received = 0
 
         async def receive_within_limit() -> Message:
@@ -477,9 +552,15 @@ class RefreshRequest(BaseModel):
     refresh_token: Annotated[str, StringConstraints(max_length=4096)]
 
 
-# Failed sign-ins are counted per email and per client, registrations per client. The counters
-# live in RATE_LIMIT_STORAGE: this process's memory by default (each worker or replica counts
-# on its own, so N replicas allow up to N times the limit), or Redis shared by all of them.
+# Failed sign-ins are counted three ways, as identity services do: per email and client address
+# together (someone mistyping, or guessing one account from one place), per client address
+# across all emails (one place trying many accounts; generous, since a school or an office
+# shares one address), and per email across all addresses (NIST SP 800-63B's cap on one
+# account). A correct sign-in of another account from the same address is refused only once
+# that address has used its whole cross-account budget. Registrations are counted per client.
+# The counters live in RATE_LIMIT_STORAGE: this process's memory by default (each worker or
+# replica counts on its own, so N replicas allow up to N times the limit), or Redis shared by
+# all of them.
 rate_storage = storage_from_string(
     "async+" + settings.RATE_LIMIT_STORAGE,
     # redis-py, already a dependency, rather than limits' default Redis client
@@ -494,7 +575,56 @@ def rate_limit(value: str) -> limits.RateLimitItem | None:
 
 
 LOGIN_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN)
+LOGIN_CLIENT_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN_CLIENT)
+LOGIN_ACCOUNT_LIMIT = rate_limit(settings.RATE_LIMIT_LOGIN_ACCOUNT)
 REGISTER_LIMIT = rate_limit(settings.RATE_LIMIT_REGISTER)
+#: A rate limit and the key it counts under.
+RateCounter = tuple[limits.RateLimitItem, str]
+
+
+def client_address(request: Request) -> str:
+    """Who is asking, for rate limits: the peer's IP, or the client a trusted proxy names in
+    X-Forwarded-For (FORWARDED_ALLOW_IPS). An IPv6 client counts as its /64 network, since
+    one host is routinely given a whole /64 to pick addresses from."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64] or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+@dataclass(frozen=True)
+class LoginCounters:
+    """The keys a sign-in's failures count under. Emails are hashed: the keys stay short
+    (a sign-in name can be long) and a Redis holding them lists no one's address."""
+
+    pair: str
+    client: str
+    account: str
+
+    @classmethod
+    def of(cls, email: str, client: str) -> "LoginCounters":
+        """The counters of a sign-in for `email` from `client`."""
+        account = hashlib.sha256(email.encode(errors="backslashreplace")).hexdigest()[:32]
+        return cls(
+            pair=f"login-pair:{client}:{account}",
+            client=f"login-client:{client}",
+            account=f"login-account:{account}",
+        )
+
+    def on(self) -> list[RateCounter]:
+        """The counters whose limit is on."""
+        counters = [
+            (LOGIN_LIMIT, self.pair),
+            (LOGIN_CLIENT_LIMIT, self.client),
+            (LOGIN_ACCOUNT_LIMIT, self.account),
+        ]
+        return [(limit, key) for limit, key in counters if limit is not None]
 
 
 #: One lock per rate-limit key while a sign-in is checked, judged and counted.
@@ -502,19 +632,16 @@ attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValu
 
 
 @asynccontextmanager
-async def one_attempt_at_a_time(
-    limit: limits.RateLimitItem | None, *keys: str
-) -> AsyncIterator[None]:
-    """Let one sign-in per key through at a time while limits are on.
+async def one_attempt_at_a_time(counters: list[RateCounter]) -> AsyncIterator[None]:
+    """Let one sign-in per counter key through at a time.
 
     Only failures count, and a failure is known only after the password check, so attempts
     sent together would otherwise all pass the check before any of them is counted. With
     several processes each may have one attempt in flight: the overshoot stays that small."""
-    if limit is None:
-        yield
-        return
     async with AsyncExitStack() as stack:
-        for key in keys:  # always in the same order, so two attempts never wait on each other
+        # Every attempt takes its locks in one global order (sorted keys), so two attempts
+        # never hold one lock each while waiting for the other's.
+        for key in sorted(key for _, key in counters):
             lock = attempt_locks.get(key)
             if lock is None:
                 lock = attempt_locks[key] = asyncio.Lock()
@@ -522,10 +649,14 @@ async def one_attempt_at_a_time(
         yield
 
 
-async def too_many_attempts(limit: limits.RateLimitItem, key: str) -> HTTPException:
-    """The 429 for a key that has used up its limit, saying when to try again."""
+async def seconds_until_allowed(limit: limits.RateLimitItem, key: str) -> int:
+    """How long until a key that has used up its limit may try again."""
     stats = await rate_limiter.get_window_stats(limit, key)
-    retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+    return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def too_many_attempts(retry_after: int) -> HTTPException:
+    """The 429 saying when to try again."""
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
         detail=f"Too many attempts; try again in {retry_after} seconds",
@@ -533,25 +664,21 @@ async def too_many_attempts(limit: limits.RateLimitItem, key: str) -> HTTPExcept
     )
 
 
-async def ensure_not_limited(limit: limits.RateLimitItem | None, *keys: str) -> None:
-    """429 with Retry-After when any key has used up its limit."""
-    if limit is None:
-        return
-    for key in keys:
-        if not await rate_limiter.test(limit, key):
-            raise await too_many_attempts(limit, key)
+async def ensure_not_limited(counters: list[RateCounter]) -> None:
+    """429 when any counter has used up its limit; Retry-After waits for all of them."""
+    waits = [
+        await seconds_until_allowed(limit, key)
+        for limit, key in counters
+        if not await rate_limiter.test(limit, key)
+    ]
+    if waits:
+        raise too_many_attempts(max(waits))
 
 
-async def count_attempt(limit: limits.RateLimitItem | None, *keys: str) -> None:
-    """Count one failed attempt against each key's limit."""
-    if limit is not None:
-        for key in keys:
-            await rate_limiter.hit(limit, key)
-
-
-def client_address(request: Request) -> str:
-    """The client's IP (behind a proxy, uvicorn's --proxy-headers makes it the real one)."""
-    return request.client.host if request.client else "unknown"
+async def count_attempt(counters: list[RateCounter]) -> None:
+    """Count one failed attempt against each counter."""
+    for limit, key in counters:
+        await rate_limiter.hit(limit, key)
 
 
 # Hashing runs on threads of its own, PASSWORD_HASH_THREADS per process: a burst of sign-ins
@@ -574,18 +701,23 @@ async def verify_password(password: str, password_hash: str) -> tuple[bool, str 
     return await in_hashing_thread(password_hasher.verify_and_update, password, password_hash)
 
 
-def encode_token(
-    user_id: int, kind: TokenType, lifetime: timedelta, **extra: str
-) -> tuple[str, str]:
-    """Sign a JWT of the given type; returns the token and its `jti`."""
-    now = int(timezone.now().timestamp())
+def auth_now() -> datetime:
+    """Now, for issuing, checking and spending tokens. A clock of its own: tests move it
+    seconds at a time, while the learning clock (`utcnow`) jumps days."""
+    return timezone.now()
+
+
+def encode_token(user: User, kind: TokenType, lifetime: timedelta, **extra: str) -> tuple[str, str]:
+    """Sign a JWT of the given type for a user as they are now; returns it and its `jti`."""
+    now = int(auth_now().timestamp())
     jti = str(uuid.uuid4())
     claims = {
-        "sub": str(user_id),
+        "sub": str(user.id),
         "iat": now,
         "exp": now + int(lifetime.total_seconds()),
         "jti": jti,
         "type": kind,
+        "ver": user.token_version,
         **extra,
     }
     return jwt.encode({"alg": ALGORITHM}, claims, SIGNING_KEY, algorithms=[ALGORITHM]), jti
@@ -594,6 +726,7 @@ def encode_token(
 def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str, Any]:
     """Verify a JWT's signature, expiry and type; raise `error` on any failure."""
     claims_registry = jwt.JWTClaimsRegistry(
+        now=lambda: int(auth_now().timestamp()),
         exp={"essential": True},
         iat={"essential": True},
         sub={"essential": True},
@@ -606,21 +739,25 @@ def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str,
         if not 0 < int(claims["sub"]) <= MAX_ID:
             raise ValueError("no such user id")
         uuid.UUID(claims["jti"])
+        # Tokens signed before versions existed carry none: version 0, every user's first.
+        claims.setdefault("ver", 0)
+        if type(claims["ver"]) is not int:
+            raise ValueError("bad token version")
     except (JoseError, ValueError, TypeError):
         raise error from None
     return claims
 
 
-async def issue_tokens(user_id: int, family: uuid.UUID | None = None) -> TokenPair:
+async def issue_tokens(user: User, family: uuid.UUID | None = None) -> TokenPair:
     """A new access token and a new refresh token in the given login family (or a new one)."""
     family = family or uuid.uuid4()
     lifetime = timedelta(days=settings.REFRESH_TOKEN_DAYS)
-    refresh_token, jti = encode_token(user_id, "refresh", lifetime, fam=str(family))
+    refresh_token, jti = encode_token(user, "refresh", lifetime, fam=str(family))
     await RefreshToken.create(
-        id=jti, user_id=user_id, family=family, expires_at=timezone.now() + lifetime
+        id=jti, user_id=user.id, family=family, expires_at=auth_now() + lifetime
     )
     access_lifetime = timedelta(minutes=settings.ACCESS_TOKEN_MINUTES)
-    access_token, _ = encode_token(user_id, "access", access_lifetime)
+    access_token, _ = encode_token(user, "access", access_lifetime)
     return TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,
@@ -629,21 +766,33 @@ async def issue_tokens(user_id: int, family: uuid.UUID | None = None) -> TokenPa
 
 
 async def spend_refresh_token(token: str) -> RefreshToken:
-    """Mark a refresh token used, once; presenting a spent token revokes its whole login."""
+    """Spend a refresh token, once; returns it with its user.
+
+    A spent token presented again within REFRESH_REUSE_GRACE_SECONDS is accepted again, in the
+    same login: two tabs that renewed at once both carry on. Later, it was stolen or leaked,
+    so its whole login ends."""
     claims = decode_token(token, "refresh", REFRESH_ERROR)
-    now = timezone.now()
-    live = RefreshToken.filter(
-        id=claims["jti"], user_id=int(claims["sub"]), used_at=None, revoked_at=None
-    )
+    now = auth_now()
+    token_row = RefreshToken.filter(id=claims["jti"], user_id=int(claims["sub"]))
     # One conditional UPDATE, so two concurrent refreshes cannot both spend the same token.
-    if await live.filter(expires_at__gt=now).update(used_at=now):
-        return await RefreshToken.get(id=claims["jti"])
-    stored = await RefreshToken.get_or_none(id=claims["jti"])
-    if stored is not None and stored.used_at is not None:
-        # A spent token came back: it was stolen or leaked, so end that login everywhere.
-        await RefreshToken.filter(family=stored.family, revoked_at=None).update(revoked_at=now)
-        logger.warning("refresh token reuse detected, login %s revoked", stored.family)
-    raise REFRESH_ERROR
+    spent_now = await token_row.filter(used_at=None, revoked_at=None, expires_at__gt=now).update(
+        used_at=now
+    )
+    stored = await token_row.select_related("user").first()
+    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        raise REFRESH_ERROR
+    if not spent_now:
+        assert stored.used_at is not None  # neither revoked nor expired, so it was spent
+        if now - stored.used_at >= timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS):
+            await RefreshToken.filter(family=stored.family, revoked_at=None).update(revoked_at=now)
+            logger.warning("refresh token reuse detected, login %s revoked", stored.family)
+            raise REFRESH_ERROR
+        logger.info(
+            "refresh token presented again within the grace window, login %s", stored.family
+        )
+    if claims["ver"] != stored.user.token_version:  # issued before a password change
+        raise REFRESH_ERROR
+    return stored
 
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=BodyLimitRoute)
@@ -655,7 +804,7 @@ async def register(body: UserCreate, request: Request) -> UserOut:
     client = f"register:{client_address(request)}"
     # Every registration counts, so `hit` both judges and counts it.
     if REGISTER_LIMIT is not None and not await rate_limiter.hit(REGISTER_LIMIT, client):
-        raise await too_many_attempts(REGISTER_LIMIT, client)
+        raise too_many_attempts(await seconds_until_allowed(REGISTER_LIMIT, client))
     email = body.email.lower()
     if await User.exists(email=email):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=EMAIL_TAKEN)
@@ -669,39 +818,44 @@ async def register(body: UserCreate, request: Request) -> UserOut:
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
 ) -> TokenPair:
-    """Sign in with email (as `username`) and password; returns an access and a refresh token."""
+    """Sign in with email (as `username`) and password; returns an access and a refresh token.
+
+    Failed sign-ins are counted per email and client address together, per client address and
+    per email (RATE_LIMIT_LOGIN, RATE_LIMIT_LOGIN_CLIENT, RATE_LIMIT_LOGIN_ACCOUNT); once one of
+    them is used up the answer is 429 with `Retry-After`, even for the right password."""
     email = form.username.strip().lower()
-    counters = (f"login-email:{email}", f"login-client:{client_address(request)}")
-    async with one_attempt_at_a_time(LOGIN_LIMIT, *counters):
-        await ensure_not_limited(LOGIN_LIMIT, *counters)
+    counters = LoginCounters.of(email, client_address(request))
+    async with one_attempt_at_a_time(counters.on()):
+        await ensure_not_limited(counters.on())
         # No email holds NUL, and PostgreSQL cannot even compare it: such a name is unknown.
         user = None if "\x00" in email else await User.get_or_none(email=email)
         valid, new_hash = await verify_password(
             form.password, user.password_hash if user else DUMMY_HASH
         )
         if user is None or not valid:
-            await count_attempt(LOGIN_LIMIT, *counters)
+            await count_attempt(counters.on())
             raise LOGIN_ERROR
     if new_hash:  # the hash parameters were raised since this password was set
-        user.password_hash = new_hash
-        await user.save(update_fields=["password_hash"])
-    return await issue_tokens(user.id)
+        # Only over the hash it checked: a password changed meanwhile stays changed.
+        await User.filter(id=user.id, password_hash=user.password_hash).update(
+            password_hash=new_hash
+        )
+    return await issue_tokens(user)
 
 
 @auth_router.post("/refresh", responses=error_responses(401))
 async def refresh(body: RefreshRequest) -> TokenPair:
-    """Trade a refresh token for a new pair; the old refresh token is spent."""
+    """Trade a refresh token for a new pair; the old refresh token is spent (a second
+    presentation within REFRESH_REUSE_GRACE_SECONDS gets a pair too, in the same login)."""
     spent = await spend_refresh_token(body.refresh_token)
-    return await issue_tokens(spent.user_id, family=spent.family)
+    return await issue_tokens(spent.user, family=spent.family)
 
 
 @auth_router.post("/logout", status_code=204, responses=error_responses(401))
 async def logout(body: RefreshRequest) -> None:
     """End a login: every refresh token of it is revoked."""
     spent = await spend_refresh_token(body.refresh_token)
-    await RefreshToken.filter(family=spent.family, revoked_at=None).update(
-        revoked_at=timezone.now()
-    )
+    await RefreshToken.filter(family=spent.family, revoked_at=None).update(revoked_at=auth_now())
 
 
 # --- Users ---
@@ -737,7 +891,9 @@ async def read_me(user: CurrentUser) -> UserOut:
 
 @users_router.patch("/me", responses=error_responses(403))
 async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
-    """Change the password (with the current one) and/or the desired retention."""
+    """Change the password (with the current one) and/or the desired retention; a new password
+    ends every login, and every access token issued before it."""
+    changes: dict[str, Any] = {}
     if body.password is not None:
         valid = (
             body.current_password is not None
@@ -745,15 +901,20 @@ async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
         )
         if not valid:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Current password is incorrect")
-        user.password_hash = await hash_password(body.password)
-        # A new password ends every existing login.
-        await RefreshToken.filter(user_id=user.id, revoked_at=None).update(
-            revoked_at=timezone.now()
-        )
+        user.password_hash = changes["password_hash"] = await hash_password(body.password)
+        # In the database, so that two changes at once both end the tokens before them.
+        changes["token_version"] = F("token_version") + 1
     if body.desired_retention is not None:
-        user.desired_retention = body.desired_retention
-    # Only these columns: a word added meanwhile keeps its place in the word count.
-    await user.save(update_fields=["password_hash", "desired_retention"])
+        user.desired_retention = changes["desired_retention"] = body.desired_retention
+    if not changes:
+        return await UserOut.from_tortoise_orm(user)
+    async with in_transaction():
+        # Only these columns: a word added meanwhile keeps its place in the word count.
+        await User.filter(id=user.id).update(**changes)
+        if "password_hash" in changes:
+            await RefreshToken.filter(user_id=user.id, revoked_at=None).update(
+                revoked_at=auth_now()
+            )
     return await UserOut.from_tortoise_orm(user)
 
 
@@ -1728,13 +1889,46 @@ async def read_health() -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+#: Prometheus sends METRICS_TOKEN as a bearer token (`authorization` in its scrape config).
+metrics_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="MetricsToken",
+    description="`METRICS_TOKEN`, which `/metrics` needs in production.",
+)
+
+
+async def metrics_allowed(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(metrics_bearer)],
+) -> None:
+    """Open in development; in production only to METRICS_TOKEN, and absent without one."""
+    if settings.ENVIRONMENT != "production":
+        return
+    if settings.METRICS_TOKEN is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Not Found")
+    expected = settings.METRICS_TOKEN.get_secret_value().encode()
+    sent = credentials.credentials.encode() if credentials else b""
+    if not secrets.compare_digest(sent, expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Invalid metrics token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 @operations_router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    dependencies=[Depends(metrics_allowed)],
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **error_responses(401, 404),
+    },
 )
 async def read_metrics() -> Response:
-    """Prometheus metrics: request counts and latency histograms by route."""
+    """Prometheus metrics: request counts and latency histograms by route template.
+
+    In production it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it) and is
+    404 while no METRICS_TOKEN is set; in development it is open."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -1852,6 +2046,7 @@ class RequestContextMiddleware(HTTPMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
+        method = scope["method"]  # as sent: HeadMiddleware, further in, turns HEAD into GET
         # This request's own copy of the lifespan state (uvicorn copies it; not every server does).
         state = scope["state"] = dict(scope.get("state", {}))
         state["request_id"] = request_id
@@ -1873,23 +2068,64 @@ class RequestContextMiddleware(HTTPMiddleware):
         finally:
             duration = perf_counter() - started
             route = route_template(scope)
-            REQUESTS.labels(scope["method"], route, str(response_status)).inc()
-            LATENCY.labels(scope["method"], route).observe(duration)
+            REQUESTS.labels(method, route, str(response_status)).inc()
+            LATENCY.labels(method, route).observe(duration)
             access_log.info(
                 "%s %s %d",
-                scope["method"],
+                method,
                 scope["path"],
                 response_status,
                 extra={
                     "request_id": request_id,
                     "user_id": state.get("user_id"),
-                    "method": scope["method"],
+                    "method": method,
                     "path": scope["path"],
                     "status": response_status,
                     "duration_ms": round(duration * 1000, 2),
                     "client": (scope.get("client") or ("unknown",))[0],
                 },
             )
+
+
+class HeadMiddleware(HTTPMiddleware):
+    """HEAD on every GET route: the request is served as the GET it mirrors, and the response
+    keeps its status and headers (Content-Length included) but sends no body. Outside the
+    error handling, so that a failure's answer loses its body too; a route without GET
+    answers HEAD with 405 as it would GET."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        scope["method"] = "GET"
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, send_headers_only)
+
+
+def head_operation(get: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI operation of HEAD beside a GET: its parameters and statuses, no bodies."""
+    head = copy.deepcopy(get)
+    head["operationId"] = get["operationId"].removesuffix("_get") + "_head"
+    head["summary"] = f"{get.get('summary', '')} (headers only)".strip()
+    head["description"] = "As the GET of this path, with the same status and headers, no body."
+    for response in head["responses"].values():
+        response.pop("content", None)
+    return head
+
+
+def with_head_operations(make_schema: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """FastAPI's OpenAPI schema (made once and cached by FastAPI), with the HEAD operation
+    beside every GET (see HeadMiddleware) added the first time."""
+    schema = make_schema()
+    for path_item in schema["paths"].values():
+        if "get" in path_item and "head" not in path_item:
+            path_item["head"] = head_operation(path_item["get"])
+    return schema
 
 
 class ErrorMiddleware(HTTPMiddleware):
@@ -1959,17 +2195,22 @@ app = FastAPIOffline(
         StarletteHTTPException: http_error,
     },
 )
-# Outermost last: request context, then CORS, then errors (so that error answers carry CORS
-# headers and a request id).
+# Outermost last: proxy headers, request context, CORS, HEAD, then errors (so that error answers
+# carry CORS headers and a request id, and lose their body on HEAD).
 app.add_middleware(ErrorMiddleware)
+app.add_middleware(HeadMiddleware)
 app.add_middleware(
     CORSMiddleware,
     allow_origins=settings.cors_origins,
-    allow_methods=["GET", "POST", "PATCH", "DELETE"],
+    allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
     allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
     expose_headers=["X-Request-ID", "Location", "Retry-After"],
 )
 app.add_middleware(RequestContextMiddleware)
+# Outermost, so that logs and rate limits see the same client: the one a trusted proxy names.
+# Applied here rather than left to uvicorn's --proxy-headers alone, so that it holds under any
+# server (and in tests); behind uvicorn both read FORWARDED_ALLOW_IPS and agree.
+app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.FORWARDED_ALLOW_IPS)
 for router in (
     auth_router,
     users_router,
@@ -1981,6 +2222,8 @@ for router in (
 ):
     app.include_router(router)
 app.mount("/static", StaticFiles(directory=STATIC), name="static")
+# FastAPI's documented way to extend its schema is to replace this method.
+app.openapi = partial(with_head_operations, app.openapi)  # type: ignore[method-assign]
 
 
 # --- Command line ---

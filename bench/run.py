@@ -436,6 +436,8 @@ class Bench:
             SECRET_KEY=self.secret,
             LOG_LEVEL="WARNING",
             RATE_LIMIT_LOGIN="off",
+            RATE_LIMIT_LOGIN_CLIENT="off",
+            RATE_LIMIT_LOGIN_ACCOUNT="off",
             RATE_LIMIT_REGISTER="off",
             DATABASE_POOL_SIZE=str(self.args.pool_size),
             # Long enough for every token the run signs in for to outlive it.

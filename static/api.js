@@ -10,12 +10,28 @@
 //   as theft and ends the login). A page script can still read sessionStorage, so the page
 //   builds its DOM with textContent only and loads no third-party code.
 // - The password is sent once, in the sign-in or registration request, and never kept.
+//
+// Tabs that share one session: a duplicated tab, or one this page opened, starts with a copy
+// of sessionStorage, so two tabs hold the same refresh token. When one renews, it tells the
+// others on a BroadcastChannel (same origin only) which token replaced the one it spent; a tab
+// still holding the spent one takes the new one, so it never renews with a spent token later
+// (which would end the login). Two tabs renewing at the same moment both present the same
+// token: the API's reuse grace window (REFRESH_REUSE_GRACE_SECONDS) gives each a pair of its
+// own in the same login, and they carry on apart.
 
 const REFRESH_KEY = "vocab.refresh_token";
 
 let accessToken = null;
 let refreshing = null; // the one refresh in flight, shared by every call that needs it
 let onSessionEnd = () => {};
+
+const tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("vocab.session") : null;
+tabs?.addEventListener("message", ({ data }) => {
+  const { spent, next } = data ?? {};
+  if (typeof spent === "string" && typeof next === "string" && spent === readRefreshToken()) {
+    storeRefreshToken(next); // a copy of this session renewed: follow it
+  }
+});
 
 /** An API failure, with a message meant for people. */
 export class ApiError extends Error {
@@ -46,13 +62,17 @@ function readRefreshToken() {
   }
 }
 
-function keepTokens(pair) {
-  accessToken = pair.access_token;
+function storeRefreshToken(token) {
   try {
-    sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
+    sessionStorage.setItem(REFRESH_KEY, token);
   } catch {
     // storage disabled: still signed in until the page goes
   }
+}
+
+function keepTokens(pair) {
+  accessToken = pair.access_token;
+  storeRefreshToken(pair.refresh_token);
 }
 
 function forgetTokens() {
@@ -179,7 +199,9 @@ export function renew() {
         return false;
       }
       if (!response.ok) throw await errorFrom(response); // the server failed; keep the session
-      keepTokens(await response.json());
+      const pair = await response.json();
+      keepTokens(pair);
+      tabs?.postMessage({ spent: refreshToken, next: pair.refresh_token });
       return true;
     })().finally(() => {
       refreshing = null;

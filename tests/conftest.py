@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from tortoise import Tortoise, connections
 
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-not-for-production-use-01234567"
@@ -38,6 +40,8 @@ TEST_SETTINGS = {
     "ARGON2_TIME_COST": "1",
     "ARGON2_PARALLELISM": "1",
     "RATE_LIMIT_LOGIN": "off",
+    "RATE_LIMIT_LOGIN_CLIENT": "off",
+    "RATE_LIMIT_LOGIN_ACCOUNT": "off",
     "RATE_LIMIT_REGISTER": "off",
     "RATE_LIMIT_STORAGE": "memory://",
     "CORS_ORIGINS": ALLOWED_ORIGIN,
@@ -288,3 +292,75 @@ def answers_health(server: Server) -> bool:
         return httpx.get(f"{server.url}/health", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# --- Rate-limit counters: in memory and in Redis ---
+# REDIS_URL names a Redis server for the tests (CI starts one); without it the Redis variants are
+# skipped, unless REDIS_REQUIRED=1 makes that a failure. The tests write only under a key prefix
+# of their own and delete only those keys.
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis server's URL (REDIS_URL)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        if os.environ.get("REDIS_REQUIRED") == "1":
+            pytest.fail("REDIS_REQUIRED=1 but REDIS_URL is not set", pytrace=False)
+        pytest.skip("set REDIS_URL (e.g. redis://127.0.0.1:6379) to run the Redis variant")
+    return url
+
+
+def redis_storage(url: str, key_prefix: str) -> Any:
+    """An async limits storage on that Redis, through redis-py as the app's is."""
+    return storage_from_string("async+" + url, implementation="redispy", key_prefix=key_prefix)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def counters(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    """Empty rate-limit counters for the app, in this process's memory or in Redis (the
+    storage `RATE_LIMIT_STORAGE` selects); yields the storage."""
+    if request.param == "memory":
+        storage = storage_from_string("async+memory://")
+    else:
+        prefix = f"vocab-test-{os.getpid()}-{os.urandom(4).hex()}"
+        storage = redis_storage(request.getfixturevalue("redis_url"), prefix)
+    monkeypatch.setattr(vocab, "rate_storage", storage)
+    monkeypatch.setattr(vocab, "rate_limiter", MovingWindowRateLimiter(storage))
+    yield storage
+    if request.param == "redis":  # (the memory storage goes with the test)
+        await storage.reset()  # only the keys under this test's prefix
+        await storage.bridge.storage.aclose()
+
+
+# --- Session clock ---
+
+
+class SessionClock:
+    """`vocab.auth_now`, the clock tokens are issued, checked and spent by: frozen at the real
+    time it was made (so tokens issued before it are never from its future), moved only by
+    `advance`."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def session_clock(monkeypatch: pytest.MonkeyPatch) -> SessionClock:
+    clock = SessionClock()
+    monkeypatch.setattr(vocab, "auth_now", clock)
+    return clock
+
+
+def past_reuse_grace() -> dict[str, float]:
+    """For `session_clock.advance`: just past the refresh-token reuse grace window."""
+    return {"seconds": vocab.settings.REFRESH_REUSE_GRACE_SECONDS + 1}
