@@ -5,6 +5,13 @@ existing, disposable database, e.g. postgres://postgres@127.0.0.1:5432/vocab_tes
 """
 
 import os
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from time import monotonic, sleep
 
 # Settings are read when vocab is imported: configure the test environment first.
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or "sqlite://:memory:"
@@ -20,7 +27,7 @@ os.environ["RATE_LIMIT_LOGIN"] = "off"
 os.environ["RATE_LIMIT_REGISTER"] = "off"
 os.environ["CORS_ORIGINS"] = ALLOWED_ORIGIN = "http://allowed.example"
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -138,3 +145,74 @@ async def make_word(
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+# --- The app in a real uvicorn process (tests marked `process`) ---
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def uvicorn_process(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
+    """`uvicorn vocab:app` on a free port with these settings, once it answers /health;
+    terminated (or killed) on the way out."""
+    port = free_port()
+    settings = {
+        "SECRET_KEY": "faults-" + "k7Q2" * 16,
+        "ENVIRONMENT": "development",
+        "ARGON2_MEMORY_KIB": "8",
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_PARALLELISM": "1",
+        "RATE_LIMIT_LOGIN": "off",
+        "RATE_LIMIT_REGISTER": "off",
+        "RATE_LIMIT_STORAGE": "memory://",
+        **env,
+    }
+    log = tmp_path / f"uvicorn-{port}.log"
+    command = [sys.executable, "-m", "uvicorn", "vocab:app", "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), *args],
+            cwd=ROOT,
+            env={**os.environ, **settings},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = monotonic() + 60
+        while True:
+            assert process.poll() is None, f"uvicorn exited:\n{server.log_text()}"
+            try:
+                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert monotonic() < deadline, f"uvicorn did not start:\n{server.log_text()}"
+            sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

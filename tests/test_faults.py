@@ -13,23 +13,19 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from time import monotonic, perf_counter, sleep
+from time import monotonic, perf_counter
 
 import httpx
 import pytest
+from conftest import Server, free_port, uvicorn_process
 
 # Each test runs its own server process: run once per CI run (they need no TEST_DATABASE_URL).
 pytestmark = pytest.mark.process
 
-ROOT = Path(__file__).resolve().parent.parent
 FIGURES = Path("/tmp/hardening-figures.txt")
 PG_CTL = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
 PASSWORD = "correct horse battery staple"
@@ -42,13 +38,6 @@ def record_figure(name: str, value: object) -> None:
     lines = FIGURES.read_text().splitlines() if FIGURES.exists() else []
     lines = [line for line in lines if not line.startswith(f"{name}:")] + [f"{name}: {value}"]
     FIGURES.write_text("\n".join(sorted(lines)) + "\n")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- A throwaway PostgreSQL cluster ---
@@ -123,68 +112,6 @@ def cluster() -> Iterator[Cluster]:
         if cluster.data.exists() and cluster.is_running():
             cluster.run("pg_ctl", "-D", str(cluster.data), "-w", "-m", "immediate", "stop")
         shutil.rmtree(root, ignore_errors=True)
-
-
-# --- The app in a uvicorn process ---
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@contextmanager
-def uvicorn_process(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
-    """`uvicorn vocab:app` on a free port with these settings, once it answers /health;
-    terminated (or killed) on the way out."""
-    port = free_port()
-    settings = {
-        "SECRET_KEY": "faults-" + "k7Q2" * 16,
-        "ENVIRONMENT": "development",
-        "ARGON2_MEMORY_KIB": "8",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_PARALLELISM": "1",
-        "RATE_LIMIT_LOGIN": "off",
-        "RATE_LIMIT_REGISTER": "off",
-        "RATE_LIMIT_STORAGE": "memory://",
-        **env,
-    }
-    log = tmp_path / f"uvicorn-{port}.log"
-    command = [sys.executable, "-m", "uvicorn", "vocab:app", "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), *args],
-            cwd=ROOT,
-            env={**os.environ, **settings},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = monotonic() + 60
-        while True:
-            assert process.poll() is None, f"uvicorn exited:\n{server.log_text()}"
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert monotonic() < deadline, f"uvicorn did not start:\n{server.log_text()}"
-            sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 async def sign_up(http: httpx.AsyncClient, email: str) -> dict[str, str]:
