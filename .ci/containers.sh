@@ -327,6 +327,9 @@ phase "lint: hadolint, compose config (both profiles), actionlint, shellcheck"
 "$VENV/bin/hadolint" "$ROOT/Dockerfile"
 compose config --quiet
 scaled config --quiet
+# The plain `docker compose up` stays what it was: the app and its database, nothing more.
+[ "$(compose config --services | sort | tr '\n' ' ')" = "app db " ] ||
+    fail "services without a profile: $(compose config --services | tr '\n' ' ')"
 (cd "$ROOT" && "$VENV/bin/actionlint" .github/workflows/*.yml)
 shellcheck --version | sed -n 2p
 shellcheck "$ROOT/.ci/run" "$ROOT/.ci/containers.sh"
@@ -367,7 +370,7 @@ else
             tail -n 25 "$WORK"/base-*.log
             fail "could not build the stand-in ${p#*:}"
         fi
-        echo "${p#*:}: built"
+        if [ "${p#*:}" = "$NGINX_BASE" ]; then echo "$NGINX_BASE and $REDIS_BASE: built"; else echo "${p#*:}: built"; fi
     done
     [ "${#pids[@]}" -eq 0 ] || docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
         grep -E "^($PY_BASE|$PG_BASE|$NGINX_BASE|$REDIS_BASE) "
