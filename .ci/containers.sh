@@ -69,6 +69,7 @@ PASSED=
 cleanup() {
     local rc=$?
     set +e
+    [ -z "$LOAD_PID" ] || kill "$LOAD_PID" 2>/dev/null    # the rolling restart's light load
     if docker info >/dev/null 2>&1; then
         docker rm -f "$PROBE" >/dev/null 2>&1
         [ -z "$COMPOSE_STARTED" ] || compose --profile scale down -v --remove-orphans >/dev/null 2>&1
@@ -80,7 +81,6 @@ cleanup() {
         wait "$DOCKERD_PID" 2>/dev/null
         echo "dockerd (pid $DOCKERD_PID) stopped"
     fi
-    [ -z "$LOAD_PID" ] || kill "$LOAD_PID" 2>/dev/null
     if [ "$rc" -eq 0 ] && [ -n "$PASSED" ]; then
         echo "1 passed, 0 failed"
     else
