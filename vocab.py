@@ -2239,7 +2239,37 @@ async def migrate_once() -> None:
         await Tortoise.close_connections()
 
 
+def backup(destination: Path) -> None:
+    """Copy the SQLite database into a new file with SQLite's online backup API: a consistent
+    snapshot, taken while the server keeps running (PostgreSQL: pg_dump, see README)."""
+    import sqlite3  # imported here: only this command needs it
+
+    source = TORTOISE_ORM["connections"]["default"]["credentials"].get("file_path")
+    if DIALECT != "sqlite" or source == ":memory:":
+        sys.exit("backup copies a SQLite database file; for PostgreSQL use pg_dump (see README)")
+    if not Path(source).is_file():
+        sys.exit(f"no SQLite database at {source}")
+    if destination.exists():
+        sys.exit(f"{destination} already exists; choose a new file name")
+    # Written under a temporary name, then renamed: a backup that stopped half-way never
+    # lies around under the name of a good one. Owner-only: it holds password hashes.
+    draft = destination.with_name(f".{destination.name}.partial")
+    draft.touch(mode=0o600)
+    database, copy = sqlite3.connect(source), sqlite3.connect(draft)
+    try:
+        database.backup(copy)
+    finally:
+        copy.close()
+        database.close()
+    draft.rename(destination)
+    print(f"backed up {source} to {destination}")
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["migrate"]:
-        sys.exit("usage: python vocab.py migrate")
-    asyncio.run(migrate_once())
+    match sys.argv[1:]:
+        case ["migrate"]:
+            asyncio.run(migrate_once())
+        case ["backup", destination]:
+            backup(Path(destination))
+        case _:
+            sys.exit("usage: python vocab.py migrate | python vocab.py backup FILE")
