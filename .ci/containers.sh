@@ -39,6 +39,7 @@ PROJECT=vocab-ci                # compose project: never touches a user's own "v
 PROBE=vocab-ci-probe            # container for the plain `docker run` check
 REPLICAS=3
 LOGIN_LIMIT=3                   # RATE_LIMIT_LOGIN=3/minute for this check
+REUSE_GRACE=3                   # REFRESH_REUSE_GRACE_SECONDS for this check
 export DOCKER_CONFIG=$WORK/docker-config
 case $BASE_IMAGES in
     standin) export DOCKER_BUILDKIT=0 ;;  # legacy builder: no buildx, no registry look-ups
@@ -98,6 +99,8 @@ compose() {
     # developer's own .env nor this shell's environment changes what this check runs.
     VOCAB_IMAGE=$IMAGE VOCAB_PORT=$PORT VOCAB_LB_PORT=$LB_PORT VOCAB_BIND=127.0.0.1 \
         RATE_LIMIT_LOGIN="$LOGIN_LIMIT/minute" RATE_LIMIT_REGISTER='' RATE_LIMIT_STORAGE='' \
+        RATE_LIMIT_LOGIN_CLIENT='' RATE_LIMIT_LOGIN_ACCOUNT='' METRICS_TOKEN='' \
+        REFRESH_REUSE_GRACE_SECONDS="$REUSE_GRACE" \
         SECRET_KEY='' POSTGRES_USER='' POSTGRES_PASSWORD='' POSTGRES_DB='' CORS_ORIGINS='' \
         LOG_LEVEL='' WEB_CONCURRENCY='' FORWARDED_ALLOW_IPS='' \
         docker compose --progress quiet --project-name "$PROJECT" --project-directory "$ROOT" \
@@ -497,7 +500,7 @@ for c in "${replicas[@]}"; do
     grep -qxF "$(address "$c")" "$WORK/upstreams.txt" || fail "nginx never sent a request to $(address "$c")"
 done
 
-phase "refresh-token reuse is detected across replicas"
+phase "refresh-token reuse is detected across replicas, after the grace window two tabs get"
 email="scale-$$@example.com"
 json_body "{\"email\": \"$email\", \"password\": \"$password\"}"
 http 201 POST /auth/register "${curl_args[@]}"
@@ -507,8 +510,13 @@ first=$refresh
 CLIENT_ADDR=198.51.100.20
 on_replica 200 0 POST /auth/refresh application/json "{\"refresh_token\": \"$first\"}"
 second=$(field refresh_token)
-on_replica 401 1 POST /auth/refresh application/json "{\"refresh_token\": \"$first\"}"   # reused
-on_replica 401 2 POST /auth/refresh application/json "{\"refresh_token\": \"$second\"}"  # whole login ended
+# A second tab renewing with the same token within the grace window: a pair in the same login.
+on_replica 200 1 POST /auth/refresh application/json "{\"refresh_token\": \"$first\"}"
+third=$(field refresh_token)
+sleep $((REUSE_GRACE + 1))
+on_replica 401 2 POST /auth/refresh application/json "{\"refresh_token\": \"$first\"}"   # reused later
+on_replica 401 0 POST /auth/refresh application/json "{\"refresh_token\": \"$second\"}"  # whole login ended
+on_replica 401 1 POST /auth/refresh application/json "{\"refresh_token\": \"$third\"}"
 
 phase "one replica killed under a bounded write load: no acknowledged write lost"
 victim=${replicas[1]}
