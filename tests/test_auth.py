@@ -10,7 +10,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 import models
 from models import User, Word
 
-USER_FIELDS = {"id", "email", "created_at", "desired_retention"}
+USER_FIELDS = {"id", "email", "created_at", "desired_retention", "reverse_cards", "fsrs_parameters"}
 BAD_LOGIN = {"detail": "Incorrect email or password"}
 BAD_REFRESH = {"detail": "Invalid refresh token"}
 BAD_CREDENTIALS = {"detail": "Could not validate credentials"}

@@ -6,14 +6,15 @@ import pytest
 from conftest import make_word
 from tortoise import timezone
 
-from models import Word
+from models import Card, Word
 
 WORD_FIELDS = {
     "id", "word", "definition", "example", "language", "difficulty", "tags",
-    "created_at", "updated_at", "schedule",
+    "created_at", "updated_at", "reverse", "suspended", "schedule", "reverse_schedule",
 }  # fmt: skip
 SCHEDULE_FIELDS = {
-    "state", "due_at", "stability", "difficulty", "reps", "lapses", "last_reviewed_at",
+    "state", "due_at", "stability", "difficulty", "retrievability", "reps", "lapses",
+    "last_reviewed_at",
 }  # fmt: skip
 NOT_FOUND = {"detail": "Word not found"}
 DUPLICATE = {"detail": "You already have this word in this language"}
@@ -299,8 +300,10 @@ async def test_list_words_sorted(client, auth, sort, expected):
 
 
 async def postpone(word_id: int, days: float) -> None:
-    """Move a word's due date, as a review would, without going through /reviews."""
-    await Word.filter(id=word_id).update(due_at=timezone.now() + timedelta(days=days))
+    """Move a word's due date (its forward card's), as a review would, without going through
+    /reviews."""
+    due_at = timezone.now() + timedelta(days=days)
+    await Card.filter(word_id=word_id, direction="forward").update(state="review", due_at=due_at)
 
 
 async def test_list_words_sorted_by_due_at(client, auth):
