@@ -1271,10 +1271,9 @@ def word_query(word_id: int, user: User) -> QuerySet[Word]:
     return Word.filter(id=valid_id(word_id), user_id=user.id)
 
 
-async def get_word_or_404(word_id: int, user: User, *, for_update: bool = False) -> Word:
+async def get_word_or_404(word_id: int, user: User) -> Word:
     """The user's word with this id, or 404."""
-    query = word_query(word_id, user).limit(1)
-    word = await (query.select_for_update() if for_update else query).first()
+    word = await word_query(word_id, user).first()
     if word is None:
         raise WORD_NOT_FOUND
     return word
@@ -1321,7 +1320,7 @@ def new_cards(word: Word) -> list[Card]:
 
 async def update_cards(word: Word) -> list[Card]:
     """Bring a word's cards in step with its `reverse` and `suspended` (call it in the
-    transaction that changed them, with the word's row locked); returns the cards."""
+    transaction that changed them, with the cards locked); returns the cards."""
     cards = {card.direction: card for card in await Card.filter(word_id=word.id)}
     if word.reverse and Direction.REVERSE not in cards:
         cards[Direction.REVERSE] = new_card(word, Direction.REVERSE)
@@ -1401,8 +1400,9 @@ async def update_word(word_id: WordId, body: WordUpdate, user: CurrentUser) -> W
     changes = word_fields(body.model_dump(exclude_unset=True))
     studied = "reverse" in changes or "suspended" in changes
     async with in_transaction():
-        # Locked when its cards follow, so two PATCHes cannot leave them out of step.
-        word = await get_word_or_404(word_id, user, for_update=studied)
+        if studied:  # its cards follow: lock them, as reviews do, before reading the word
+            await lock_cards_or_404(word_id, user)
+        word = await get_word_or_404(word_id, user)
         if changes:
             word.update_from_dict(changes)
             # Only the changed columns: a review running meanwhile keeps its schedule update.
@@ -1415,11 +1415,13 @@ async def update_word(word_id: WordId, body: WordUpdate, user: CurrentUser) -> W
 @words_router.delete("/{word_id:int}", status_code=204, responses=error_responses(404))
 async def delete_word(word_id: WordId, user: CurrentUser) -> None:
     """Delete a word, its cards and their review history."""
-    word = await get_word_or_404(word_id, user)
     async with in_transaction():
+        # Its cards first, as reviews lock them, so a review and a delete never wait on each
+        # other in a circle.
+        await lock_cards_or_404(word_id, user)
         # Counted only if this request deleted it, not a concurrent one. (The number the
         # delete returns may include the word's cards and reviews: it is a yes or no here.)
-        if await Word.filter(id=word.id).delete():
+        if await word_query(word_id, user).delete():
             await add_to_word_count(user, -1)
 
 
@@ -1609,8 +1611,9 @@ async def lock_cards_or_404(word_id: int, user: User) -> dict[Direction, Card]:
     """The user's word's cards, locked until the transaction ends (with the word read along,
     unlocked), by direction; 404 when there is no such word."""
     query = Card.filter(word_id=valid_id(word_id), user_id=user.id).select_related("word")
-    # Only the cards' rows: a PATCH of the word's text does not wait for reviews.
-    cards = await query.select_for_update(of=("cards",))
+    # Only the cards' rows (a PATCH of the word's text does not wait for reviews), always in
+    # id order, so that two requests never hold one card each while waiting for the other.
+    cards = await query.order_by("id").select_for_update(of=("cards",))
     if not cards:  # every word has its forward card
         raise WORD_NOT_FOUND
     return {card.direction: card for card in cards}
