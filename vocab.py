@@ -1807,6 +1807,7 @@ async def read_study_queue(
     items = [
         StudyItem.of(words[word_id].word, words[word_id].cards, curve, direction=direction)
         for word_id, direction in picked
+        if word_id in words  # not deleted meanwhile
     ]
     return StudyQueue(items=items, due_total=due_total)
 
