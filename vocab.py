@@ -796,7 +796,8 @@ class OptimizeOut(BaseModel):
 MIN_TRAINING_ITEMS = 8
 RATING_NUMBER = {Rating.AGAIN: 1, Rating.HARD: 2, Rating.GOOD: 3, Rating.EASY: 4}
 #: One optimization at a time per process, on a thread of its own: fitting takes a core for
-#: up to a second, and fsrs-rs releases the GIL while it fits.
+#: up to a second. fsrs-rs releases the GIL while it trains, though not while it takes in the
+#: items (about 0.3 s at 100,000 reviews: BENCHMARKS.md).
 optimizer_thread = ThreadPoolExecutor(1, "fsrs-optimizer")
 
 
