@@ -900,6 +900,7 @@ async def review_log(user: User) -> list[Sequence[Any]]:
     )
     # The driver's own rows: the ORM's conversion of every value of 100,000 reviews would take
     # most of a second, on the event loop. (The one parameter, the user's id, is an integer.)
+    rows: list[Sequence[Any]]
     _, rows = await connections.get("default").execute_query(log.sql(params_inline=True))
     return rows
 
