@@ -1,4 +1,5 @@
-"""vocab's tables: users, their words (with the spaced-repetition schedule) and refresh tokens.
+"""vocab's tables: users, their words, each word's cards (the spaced-repetition schedules), the
+review log and refresh tokens.
 
 Constraints live here so that the database schema, the Aerich migrations and the Pydantic
 models generated from these classes all agree.
@@ -12,12 +13,19 @@ from tortoise.validators import MaxValueValidator, MinValueValidator
 
 
 class State(StrEnum):
-    """Where a word stands in spaced repetition (`new` until its first review)."""
+    """Where a card stands in spaced repetition (`new` until its first review)."""
 
     NEW = "new"
     LEARNING = "learning"
     REVIEW = "review"
     RELEARNING = "relearning"
+
+
+class Direction(StrEnum):
+    """Which way a card asks: `forward` shows the word, `reverse` shows the definition."""
+
+    FORWARD = "forward"
+    REVERSE = "reverse"
 
 
 class Rating(StrEnum):
@@ -49,8 +57,14 @@ class User(Model):
     # from before a change stop working at once (a counter, so a token issued in the same
     # second as the change is still told apart).
     token_version = fields.IntField(default=0)
+    # Whether new words get a reverse card unless they say otherwise.
+    reverse_cards = fields.BooleanField(default=False)
+    # The learner's own FSRS parameters (21 numbers, from POST /users/me/optimize); null while
+    # FSRS' defaults are used.
+    fsrs_parameters: list[float] | None = fields.JSONField(null=True, field_type=list[float])
 
     words: fields.ReverseRelation["Word"]
+    cards: fields.ReverseRelation["Card"]
     reviews: fields.ReverseRelation["Review"]
     refresh_tokens: fields.ReverseRelation["RefreshToken"]
 
@@ -63,13 +77,14 @@ class User(Model):
             "word_count",
             "token_version",
             "words",
+            "cards",
             "reviews",
             "refresh_tokens",
         )
 
 
 class Word(Model):
-    """A word a user is learning, with its FSRS schedule."""
+    """A word a user is learning; its schedules are on its cards."""
 
     id = fields.IntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
@@ -94,11 +109,48 @@ class Word(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
-    # The FSRS schedule. A new word is due at once.
+    # Whether the word is also studied the other way round (its reverse card).
+    reverse = fields.BooleanField(default=False)
+    # A suspended word is set aside: none of its cards is studied or counted as due.
+    suspended = fields.BooleanField(default=False)
+
+    cards: fields.ReverseRelation["Card"]
+    reviews: fields.ReverseRelation["Review"]
+
+    class Meta:
+        table = "words"
+        unique_together = (("user", "word_key", "language"),)
+        indexes = (("user", "created_at"),)
+
+
+class Card(Model):
+    """One direction of a word, with its own FSRS schedule.
+
+    Every word has a forward card, and a reverse card from the first time its `reverse` was
+    turned on (kept, with its history, when `reverse` is turned off again)."""
+
+    id = fields.IntField(primary_key=True)
+    word: fields.ForeignKeyRelation[Word] = fields.ForeignKeyField(
+        "models.Word", related_name="cards", on_delete=fields.CASCADE
+    )
+    word_id: int
+    # The owner again, so that the study queue and due counts read this table alone.
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="cards", on_delete=fields.CASCADE
+    )
+    user_id: int
+    direction = fields.CharEnumField(Direction, max_length=7)
+    # Whether the card is studied: its word is not suspended and, for a reverse card, the
+    # word's `reverse` is on. Kept in step with those two in the same transaction, so that
+    # the study queue and due counts need no join.
+    active = fields.BooleanField(default=True)
+
+    # The FSRS schedule. A new card is due at once: its due time is its word's creation, so
+    # new cards sorted by due time come oldest word first.
     state = fields.CharEnumField(State, max_length=10, default=State.NEW)
     due_at = fields.DatetimeField()
     stability = fields.FloatField(null=True)
-    # FSRS' own difficulty (1–10), not the learner's `difficulty`.
+    # FSRS' own difficulty (1–10), not the learner's `difficulty` of the word.
     fsrs_difficulty = fields.FloatField(null=True)
     # FSRS' position in the (re)learning steps.
     step = fields.SmallIntField(null=True)
@@ -109,15 +161,22 @@ class Word(Model):
     reviews: fields.ReverseRelation["Review"]
 
     class Meta:
-        table = "words"
-        unique_together = (("user", "word_key", "language"),)
-        indexes = (("user", "created_at"), ("user", "due_at"))
+        table = "cards"
+        unique_together = (("word", "direction"),)
+        # The study queue: due reviewed cards by due time, new cards by due time.
+        indexes = (("user", "active", "due_at"), ("user", "active", "state", "due_at"))
 
 
 class Review(Model):
-    """One review of a word, with the schedule before and after it (enough to replay it)."""
+    """One review of a card, with the schedule before and after it (to replay or undo it)."""
 
     id = fields.IntField(primary_key=True)
+    card: fields.ForeignKeyRelation[Card] = fields.ForeignKeyField(
+        "models.Card", related_name="reviews", on_delete=fields.CASCADE
+    )
+    card_id: int
+    # The card's direction and word again, so that a word's history needs no join.
+    direction = fields.CharEnumField(Direction, max_length=7, default=Direction.FORWARD)
     word: fields.ForeignKeyRelation[Word] = fields.ForeignKeyField(
         "models.Word", related_name="reviews", on_delete=fields.CASCADE
     )
@@ -149,7 +208,7 @@ class Review(Model):
 
     class Meta:
         table = "reviews"
-        indexes = (("word", "reviewed_at"), ("user", "reviewed_on"))
+        indexes = (("word", "reviewed_at"), ("user", "reviewed_on"), ("card", "id"))
 
 
 class RefreshToken(Model):

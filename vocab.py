@@ -26,19 +26,21 @@ import sys
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache, partial
+from itertools import groupby
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 
 import asyncpg
 import fsrs
+import fsrs_rs_python
 import limits
 from aerich import Command
 from fastapi import (
@@ -82,6 +84,7 @@ from pydantic import (
     EmailStr,
     Field,
     SecretStr,
+    StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -95,13 +98,13 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.contrib.fastapi import RegisterTortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.exceptions import DBConnectionError, IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from models import Rating, RefreshToken, Review, State, User, Word
+from models import Card, Direction, Rating, RefreshToken, Review, State, User, Word
 
 ROOT = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -862,17 +865,20 @@ async def logout(body: RefreshRequest) -> None:
 
 
 class UserUpdate(BaseModel):
-    """A password change (needs `current_password`) and/or a new desired retention."""
+    """A password change (needs `current_password`) and/or study settings."""
 
     model_config = ConfigDict(extra="forbid")
 
     password: Password | None = None
     current_password: Annotated[str, StringConstraints(max_length=128)] | None = None
     desired_retention: Annotated[float, Field(ge=0.7, le=0.99)] | None = None
+    reverse_cards: StrictBool | None = Field(
+        None, description="Whether new words get a reverse card unless they say otherwise."
+    )
 
     @model_validator(mode="after")
     def _not_null(self) -> "UserUpdate":
-        for name in ("password", "desired_retention"):
+        for name in ("password", "desired_retention", "reverse_cards"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -891,7 +897,7 @@ async def read_me(user: CurrentUser) -> UserOut:
 
 @users_router.patch("/me", responses=error_responses(403))
 async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
-    """Change the password (with the current one) and/or the desired retention; a new password
+    """Change the password (with the current one) and/or the study settings; a new password
     ends every login, and every access token issued before it."""
     changes: dict[str, Any] = {}
     if body.password is not None:
@@ -906,10 +912,13 @@ async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
         changes["token_version"] = F("token_version") + 1
     if body.desired_retention is not None:
         user.desired_retention = changes["desired_retention"] = body.desired_retention
+    if body.reverse_cards is not None:
+        user.reverse_cards = changes["reverse_cards"] = body.reverse_cards
     if not changes:
         return await UserOut.from_tortoise_orm(user)
     async with in_transaction():
-        # Only these columns: a word added meanwhile keeps its place in the word count.
+        # Only these columns: a word added meanwhile keeps its place in the word count, and an
+        # optimization finishing meanwhile keeps its parameters.
         await User.filter(id=user.id).update(**changes)
         if "password_hash" in changes:
             await RefreshToken.filter(user_id=user.id, revoked_at=None).update(
@@ -924,10 +933,166 @@ async def delete_me(user: CurrentUser) -> None:
     await user.delete()
 
 
+# Personal scheduling: FSRS parameters fitted to the user's own review log with fsrs-rs (its
+# Python binding, `fsrs_rs_python`), the way Anki's "Optimize" does it, and applied only when
+# they predict that same history better than the parameters in use.
+
+
+class OptimizeOut(BaseModel):
+    """What an optimization found, and whether it changed the user's parameters."""
+
+    applied: bool = Field(description="Whether `parameters` are now the user's `fsrs_parameters`.")
+    reason: str = Field(description="Why they were or were not applied, for a person to read.")
+    reviews_used: int = Field(
+        description="How many of the user's reviews the training items were made of."
+    )
+    parameters: list[float] | None = Field(
+        description="The 21 FSRS parameters fitted to the history (applied or not); null when "
+        "there was too little history to fit any."
+    )
+    log_loss_before: float | None = Field(
+        description="Log loss of the parameters in use on the history (lower is better)."
+    )
+    log_loss_after: float | None = Field(description="Log loss of the fitted parameters.")
+    rmse_before: float | None = Field(
+        description="RMSE (binned, as Anki reports it) of the parameters in use on the history."
+    )
+    rmse_after: float | None = Field(description="RMSE (binned) of the fitted parameters.")
+
+
+#: fsrs-rs fits nothing to fewer training items than this (it answers its defaults).
+MIN_TRAINING_ITEMS = 8
+RATING_NUMBER = {Rating.AGAIN: 1, Rating.HARD: 2, Rating.GOOD: 3, Rating.EASY: 4}
+#: One optimization at a time per process, on a thread of its own: fitting takes a core for
+#: up to a second. fsrs-rs releases the GIL while it trains, though not while it takes in the
+#: items (about 0.3 s at 100,000 reviews: BENCHMARKS.md).
+optimizer_thread = ThreadPoolExecutor(1, "fsrs-optimizer")
+
+
+def training_items(
+    history: Iterable[Sequence[Any]],
+) -> tuple[list[fsrs_rs_python.FSRSItem], int]:
+    """Anki's training items from a review log of (card id, review id, rating, day) rows in
+    card order, then review order (the day a date, or its ISO text as SQLite gives it); also
+    returns how many reviews the items are made of.
+
+    Each card gives one item per review that falls on a later day than the card's previous
+    review: the card's history up to and including that review, each review with the days
+    since the one before it. Reviews on the same day as the one before stay in later items'
+    histories (a gap of 0 days) but are no item of their own, as in Anki. Items are in review
+    order, as Anki passes them. Days are UTC calendar days."""
+    items: list[tuple[int, fsrs_rs_python.FSRSItem]] = []
+    reviews_used = 0
+    for _, card_reviews in groupby(history, key=lambda row: row[0]):
+        reviews: list[fsrs_rs_python.FSRSReview] = []
+        previous_day: date | None = None
+        made = 0
+        for _, review_id, rating, day_or_text in card_reviews:
+            day = day_or_text if isinstance(day_or_text, date) else date.fromisoformat(day_or_text)
+            gap = 0 if previous_day is None else (day - previous_day).days
+            reviews.append(fsrs_rs_python.FSRSReview(RATING_NUMBER[Rating(rating)], gap))
+            if gap > 0:
+                items.append((review_id, fsrs_rs_python.FSRSItem(reviews)))
+                made += 1
+            previous_day = day
+        if made:
+            reviews_used += len(reviews)
+    items.sort(key=lambda item: item[0])
+    return [item for _, item in items], reviews_used
+
+
+def within_fsrs_bounds(parameters: Sequence[float]) -> list[float]:
+    """Fitted parameters as the `fsrs` scheduler accepts them: inside its bounds (fsrs-rs
+    clips to nearly the same ones), rounded to six decimals."""
+    bounds = zip(
+        fsrs.scheduler.LOWER_BOUNDS_PARAMETERS, fsrs.scheduler.UPPER_BOUNDS_PARAMETERS, strict=True
+    )
+    return [
+        round(min(max(value, low), high), 6)
+        for value, (low, high) in zip(parameters, bounds, strict=True)
+    ]
+
+
+def optimize(history: Sequence[Sequence[Any]], current: Sequence[float]) -> OptimizeOut:
+    """Fit FSRS parameters to a review log and judge them against the current ones on the
+    same items (runs on the optimizer thread)."""
+    items, reviews_used = training_items(history)
+    if len(items) < MIN_TRAINING_ITEMS:
+        return OptimizeOut(
+            applied=False,
+            reason=(
+                f"Too little history: {len(items)} of your reviews came on a later day than "
+                f"their card's previous review, and fitting needs at least {MIN_TRAINING_ITEMS}."
+            ),
+            reviews_used=reviews_used,
+            parameters=None,
+            log_loss_before=None,
+            log_loss_after=None,
+            rmse_before=None,
+            rmse_after=None,
+        )
+    # From fsrs-rs' defaults, as Anki does; one relearning step, like the scheduler's.
+    fitted = fsrs_rs_python.FSRS(fsrs_rs_python.DEFAULT_PARAMETERS).compute_parameters(
+        items, num_relearning_steps=len(scheduler(0.9).relearning_steps)
+    )
+    parameters = within_fsrs_bounds(fitted)
+    before = fsrs_rs_python.FSRS(list(current)).evaluate(items)
+    after = fsrs_rs_python.FSRS(parameters).evaluate(items)
+    # Better on both measures: Anki judges by RMSE, the fit itself minimises log loss.
+    applied = after.log_loss < before.log_loss and after.rmse_bins < before.rmse_bins
+    reason = (
+        "The fitted parameters predict your reviews better than the ones in use, so they "
+        "are now used for every review."
+        if applied
+        else "The parameters in use predict your reviews at least as well as the fitted "
+        "ones, so they are kept."
+    )
+    return OptimizeOut(
+        applied=applied,
+        reason=reason,
+        reviews_used=reviews_used,
+        parameters=parameters,
+        log_loss_before=before.log_loss,
+        log_loss_after=after.log_loss,
+        rmse_before=before.rmse_bins,
+        rmse_after=after.rmse_bins,
+    )
+
+
+async def review_log(user: User) -> list[Sequence[Any]]:
+    """The user's reviews as (card id, review id, rating, day) rows, by card, then in order."""
+    log = (
+        Review.filter(user_id=user.id)
+        .order_by("card_id", "id")
+        .values_list("card_id", "id", "rating", "reviewed_on")
+    )
+    # The driver's own rows: the ORM's conversion of every value of 100,000 reviews would take
+    # most of a second, on the event loop. (The one parameter, the user's id, is an integer.)
+    rows: list[Sequence[Any]]
+    _, rows = await connections.get("default").execute_query(log.sql(params_inline=True))
+    return rows
+
+
+@users_router.post("/me/optimize")
+async def optimize_me(user: CurrentUser) -> OptimizeOut:
+    """Fit FSRS parameters to the user's own reviews (as Anki's "Optimize" does) and use them
+    from now on when they predict those reviews better than the parameters in use."""
+    history = await review_log(user)
+    current = fsrs_parameters(user)
+    result = await asyncio.get_running_loop().run_in_executor(
+        optimizer_thread, optimize, history, current
+    )
+    if result.applied:
+        # Only this column (a concurrent PATCH keeps its settings); nothing if the user is gone.
+        await User.filter(id=user.id).update(fsrs_parameters=result.parameters)
+    return result
+
+
 # --- Words ---
-# A word is stored with its schedule in one row. Two columns hold normal forms: `word_key` (the
-# duplicate rule and `sort=word`) and `tags` (one padded string, so a tag filter is one LIKE on
-# every database); the codecs below are the only code that knows those formats.
+# A word is one row; its schedules are on its cards (forward, and reverse when it has one),
+# read with it in one joined query. Two columns hold normal forms: `word_key` (the duplicate
+# rule and `sort=word`) and `tags` (one padded string, so a tag filter is one LIKE on every
+# database); the codecs below are the only code that knows those formats.
 
 
 def empty_to_none(value: T) -> T | None:
@@ -1013,10 +1178,16 @@ class WordCreate(BaseModel):
     language: Language = None
     difficulty: Difficulty = 3
     tags: Tags = []
+    reverse: StrictBool | None = Field(
+        None,
+        description="Also study it the other way round (the definition shown, the word "
+        "recalled) on a card of its own; null or left out: the user's `reverse_cards`.",
+    )
+    suspended: StrictBool = Field(False, description="Set aside: none of its cards is studied.")
 
 
 class WordUpdate(BaseModel):
-    """A partial update of a word; the schedule is not writable."""
+    """A partial update of a word; the schedules are not writable."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -1026,36 +1197,88 @@ class WordUpdate(BaseModel):
     language: Language = None
     difficulty: Difficulty | None = None
     tags: Tags | None = None
+    reverse: StrictBool | None = Field(
+        None,
+        description="Turned off, the reverse card keeps its history but is no longer studied; "
+        "turned on again, it carries on from there.",
+    )
+    suspended: StrictBool | None = None
 
     @model_validator(mode="after")
     def _required_fields_not_null(self) -> "WordUpdate":
-        for name in ("word", "definition", "difficulty", "tags"):
+        for name in ("word", "definition", "difficulty", "tags", "reverse", "suspended"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
 
 
 class ScheduleOut(BaseModel):
-    """A word's spaced-repetition state (FSRS)."""
+    """One card's spaced-repetition state (FSRS)."""
 
     state: State = Field(description="`new` until the first review.")
-    due_at: datetime = Field(description="When the word is next due; a new word is due at once.")
+    due_at: datetime = Field(
+        description="When the card is next due; a new card is due at once (since its word was "
+        "added)."
+    )
     stability: float | None = Field(description="Days until recall drops to 90 %; null while new.")
     difficulty: float | None = Field(description="FSRS' difficulty, 1–10; null while new.")
-    reps: int = Field(description="How many times the word was reviewed.")
+    retrievability: float | None = Field(
+        description="The probability of recalling it now, 0–1 (FSRS' forgetting curve with "
+        "the user's parameters); null while new."
+    )
+    reps: int = Field(description="How many times the card was reviewed.")
     lapses: int = Field(description="How many times it was forgotten once learned.")
     last_reviewed_at: datetime | None
 
 
-#: What a word's API shape is made of: read paths fetch these as plain rows, no ORM objects.
+@dataclass(frozen=True)
+class ForgettingCurve:
+    """FSRS' forgetting curve with one user's parameters, read at one moment."""
+
+    now: datetime
+    decay: float
+    factor: float
+
+    @classmethod
+    def of(cls, user: User) -> "ForgettingCurve":
+        """The user's curve, now."""
+        decay = -fsrs_parameters(user)[20]
+        return cls(now=utcnow(), decay=decay, factor=0.9 ** (1 / decay) - 1)
+
+    def retrievability(self, stability: float | None, last_review: datetime | None) -> float | None:
+        """The probability of recall now, after `stability` days of memory were set at the
+        last review (fractional days elapsed, so it falls from the moment of review)."""
+        if stability is None or last_review is None:
+            return None
+        days = max(0.0, (self.now - last_review).total_seconds() / 86400)
+        return float((1 + self.factor * days / stability) ** self.decay)
+
+
+#: A word's own columns, and its cards' columns, as the API shows them. Read paths fetch them
+#: as plain rows in one query: the word's columns with each of its cards' across the relation
+#: (`cards__state`, ...), one row per card.
 WORD_COLUMNS = (
     "id", "word", "definition", "example", "language", "difficulty", "tags", "created_at",
-    "updated_at", "state", "due_at", "stability", "fsrs_difficulty", "reps", "lapses",
+    "updated_at", "reverse", "suspended",
+)  # fmt: skip
+CARD_COLUMNS = (
+    "direction", "state", "due_at", "stability", "fsrs_difficulty", "reps", "lapses",
     "last_reviewed_at",
 )  # fmt: skip
+WORD_AND_CARD = (*WORD_COLUMNS, *(f"cards__{column}" for column in CARD_COLUMNS))
 
 
-# Hand-written rather than generated: the API nests the schedule and shows tags as a list.
+def card_row(row: Mapping[str, Any], prefix: str = "cards__") -> dict[str, Any]:
+    """A card's columns out of a joined (or plain, with prefix "") row."""
+    return {column: row[prefix + column] for column in CARD_COLUMNS}
+
+
+def card_values(card: Card) -> dict[str, Any]:
+    """A card object's columns, as a row."""
+    return {column: getattr(card, column) for column in CARD_COLUMNS}
+
+
+# Hand-written rather than generated: the API nests the schedules and shows tags as a list.
 class WordOut(BaseModel):
     """A word as the API shows it."""
 
@@ -1068,40 +1291,86 @@ class WordOut(BaseModel):
     tags: list[str]
     created_at: datetime
     updated_at: datetime
-    schedule: ScheduleOut
+    reverse: bool = Field(description="Whether it is also studied the other way round.")
+    suspended: bool = Field(description="Set aside: never in /study or in due counts.")
+    schedule: ScheduleOut = Field(description="The forward card: the word shown.")
+    reverse_schedule: ScheduleOut | None = Field(
+        description="The reverse card: the definition shown; null while `reverse` is off."
+    )
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> "WordOut":
-        """Shape a stored word (a row of WORD_COLUMNS) for the API.
+    def of(
+        cls,
+        word: Mapping[str, Any],
+        cards: Mapping[Direction, Mapping[str, Any]],
+        curve: ForgettingCurve,
+        **extra: Any,
+    ) -> Self:
+        """Shape a stored word (a row of WORD_COLUMNS) and its cards (rows of CARD_COLUMNS by
+        direction) for the API; `extra` fills a subclass's own fields.
 
         The values come from the database, which already enforces their types, so the
         models are built without validating them again (a tenth of a list request's CPU)."""
-        schedule = ScheduleOut.model_construct(
-            state=State(row["state"]),
-            due_at=row["due_at"],
-            stability=row["stability"],
-            difficulty=row["fsrs_difficulty"],
-            reps=row["reps"],
-            lapses=row["lapses"],
-            last_reviewed_at=row["last_reviewed_at"],
-        )
+        reverse = cards.get(Direction.REVERSE) if word["reverse"] else None
         return cls.model_construct(
-            id=row["id"],
-            word=row["word"],
-            definition=row["definition"],
-            example=row["example"],
-            language=language_from_column(row["language"]),
-            difficulty=row["difficulty"],
-            tags=tags_from_column(row["tags"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            schedule=schedule,
+            id=word["id"],
+            word=word["word"],
+            definition=word["definition"],
+            example=word["example"],
+            language=language_from_column(word["language"]),
+            difficulty=word["difficulty"],
+            tags=tags_from_column(word["tags"]),
+            created_at=word["created_at"],
+            updated_at=word["updated_at"],
+            reverse=bool(word["reverse"]),
+            suspended=bool(word["suspended"]),
+            schedule=schedule_of(cards[Direction.FORWARD], curve),
+            reverse_schedule=None if reverse is None else schedule_of(reverse, curve),
+            **extra,
         )
 
     @classmethod
-    def of_word(cls, word: Word) -> "WordOut":
-        """Shape a word object (after a write) for the API."""
-        return cls.of({column: getattr(word, column) for column in WORD_COLUMNS})
+    def of_word(cls, word: Word, cards: Iterable[Card], curve: ForgettingCurve) -> Self:
+        """Shape a word object and its card objects (after a write) for the API."""
+        row = {column: getattr(word, column) for column in WORD_COLUMNS}
+        return cls.of(row, {card.direction: card_values(card) for card in cards}, curve)
+
+
+def schedule_of(card: Mapping[str, Any], curve: ForgettingCurve) -> ScheduleOut:
+    """A card's row as the API's schedule."""
+    return ScheduleOut.model_construct(
+        state=State(card["state"]),
+        due_at=card["due_at"],
+        stability=card["stability"],
+        difficulty=card["fsrs_difficulty"],
+        retrievability=curve.retrievability(card["stability"], card["last_reviewed_at"]),
+        reps=card["reps"],
+        lapses=card["lapses"],
+        last_reviewed_at=card["last_reviewed_at"],
+    )
+
+
+@dataclass
+class WordRows:
+    """A word's row and its cards' rows, as read."""
+
+    word: Mapping[str, Any]
+    cards: dict[Direction, Mapping[str, Any]]
+
+    def out(self, curve: ForgettingCurve) -> WordOut:
+        """The word as the API shows it."""
+        return WordOut.of(self.word, self.cards, curve)
+
+
+def words_of_rows(rows: Iterable[Mapping[str, Any]]) -> dict[int, WordRows]:
+    """Joined rows (WORD_AND_CARD, one per card) grouped by word, in the rows' order."""
+    words: dict[int, WordRows] = {}
+    for row in rows:
+        word = words.get(row["id"])
+        if word is None:
+            word = words[row["id"]] = WordRows(row, {})
+        word.cards[Direction(row["cards__direction"])] = card_row(row)
+    return words
 
 
 class WordPage(BaseModel):
@@ -1128,7 +1397,7 @@ WORD_ORDER = {
     WordSort.OLDEST: ("created_at", "id"),
     WordSort.WORD: ("word_key", "id"),
     WordSort.WORD_DESC: ("-word_key", "-id"),
-    WordSort.DUE: ("due_at", "id"),
+    WordSort.DUE: ("cards__due_at", "id"),  # the forward card's (the list joins it alone)
 }
 
 
@@ -1144,11 +1413,13 @@ class WordQuery(BaseModel):
     tag: str | None = Field(None, max_length=32, pattern=NO_NUL, description="Case-insensitive.")
     language: str | None = Field(None, max_length=16, pattern=NO_NUL)
     due: bool | None = Field(
-        None, description="true: only words due now; false: only those not due."
+        None,
+        description="true: only words with a card due now (never a suspended word); false: "
+        "only the others.",
     )
     sort: WordSort = WordSort.NEWEST
 
-    def filters(self) -> list[Q]:
+    def filters(self, user: User) -> list[Q]:
         """The query's filters as ORM conditions (none when it has no filter)."""
         filters: list[Q] = []
         if self.q:
@@ -1160,7 +1431,8 @@ class WordQuery(BaseModel):
         if self.language is not None:
             filters.append(Q(language__iexact=self.language))
         if self.due is not None:
-            filters.append(Q(due_at__lte=utcnow()) if self.due else Q(due_at__gt=utcnow()))
+            due = Subquery(due_cards(user, utcnow()).values("word_id"))
+            filters.append(Q(id__in=due) if self.due else Q(id__not_in=due))
         return filters
 
 
@@ -1169,19 +1441,31 @@ WORD_NOT_FOUND = not_found("Word")
 WORD_CONFLICT = "You already have this word in this language"
 
 
+def valid_id(value: int) -> int:
+    """An id as queries take it: one beyond the column's range matches nothing."""
+    return value if 0 < value <= MAX_ID else 0
+
+
 def word_query(word_id: int, user: User) -> QuerySet[Word]:
     """The user's word with this id, as a query; another user's word is as missing as a
-    deleted one, and an id beyond the column's range matches nothing."""
-    return Word.filter(id=word_id if 0 < word_id <= MAX_ID else 0, user_id=user.id).limit(1)
+    deleted one."""
+    return Word.filter(id=valid_id(word_id), user_id=user.id)
 
 
-async def get_word_or_404(word_id: int, user: User, *, for_update: bool = False) -> Word:
+async def get_word_or_404(word_id: int, user: User) -> Word:
     """The user's word with this id, or 404."""
-    query = word_query(word_id, user)
-    word = await (query.select_for_update() if for_update else query).first()
+    word = await word_query(word_id, user).first()
     if word is None:
         raise WORD_NOT_FOUND
     return word
+
+
+async def read_word_or_404(word_id: int, user: User) -> WordRows:
+    """The user's word with its cards, in one query, or 404."""
+    rows = await word_query(word_id, user).values(*WORD_AND_CARD)
+    if not rows:
+        raise WORD_NOT_FOUND
+    return words_of_rows(rows)[rows[0]["id"]]
 
 
 def word_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -1194,6 +1478,40 @@ def word_fields(data: dict[str, Any]) -> dict[str, Any]:
     if "tags" in fields:
         fields["tags"] = tags_to_column(fields["tags"])
     return fields
+
+
+def new_card(word: Word, direction: Direction) -> Card:
+    """A word's card as it starts: new, and due since the word was added (so new cards in
+    due order come oldest word first)."""
+    studied = not word.suspended and (direction == Direction.FORWARD or word.reverse)
+    return Card(
+        word_id=word.id,
+        user_id=word.user_id,
+        direction=direction,
+        active=studied,
+        due_at=word.created_at,
+    )
+
+
+def new_cards(word: Word) -> list[Card]:
+    """The cards of a word just added: forward, and reverse when it has one."""
+    directions = [Direction.FORWARD, Direction.REVERSE] if word.reverse else [Direction.FORWARD]
+    return [new_card(word, direction) for direction in directions]
+
+
+async def update_cards(word: Word) -> list[Card]:
+    """Bring a word's cards in step with its `reverse` and `suspended` (call it in the
+    transaction that changed them, with the cards locked); returns the cards."""
+    cards = {card.direction: card for card in await Card.filter(word_id=word.id)}
+    if word.reverse and Direction.REVERSE not in cards:
+        cards[Direction.REVERSE] = new_card(word, Direction.REVERSE)
+        await cards[Direction.REVERSE].save()
+    for direction, card in cards.items():
+        studied = not word.suspended and (direction == Direction.FORWARD or word.reverse)
+        if card.active != studied:
+            card.active = studied
+            await card.save(update_fields=["active"])
+    return list(cards.values())
 
 
 async def add_to_word_count(user: User, change: int) -> None:
@@ -1211,93 +1529,123 @@ words_router = APIRouter(
 @words_router.get("")
 async def read_words(user: CurrentUser, query: Annotated[WordQuery, Query()]) -> WordPage:
     """List the user's words, filtered, sorted and paged."""
-    filters = query.filters()
+    filters = query.filters(user)
     matching = Word.filter(*filters, user_id=user.id)
-    page = matching.order_by(*WORD_ORDER[query.sort]).offset(query.offset).limit(query.limit)
-    rows = await page.values(*WORD_COLUMNS)
+    # One row per word: the word joined with its forward card; reverse cards come after.
+    forward = matching.filter(cards__direction=Direction.FORWARD)
+    page = forward.order_by(*WORD_ORDER[query.sort]).offset(query.offset).limit(query.limit)
+    words = words_of_rows(await page.values(*WORD_AND_CARD))
     if not filters:
         total = user.word_count  # kept up to date: no COUNT over a large vocabulary
-    elif query.offset == 0 and len(rows) < query.limit:
-        total = len(rows)  # a first page that is not full holds every match
+    elif query.offset == 0 and len(words) < query.limit:
+        total = len(words)  # a first page that is not full holds every match
     else:
         total = await matching.count()
-    items = [WordOut.of(r) for r in rows]
+    reversed_ids = [word_id for word_id, word in words.items() if word.word["reverse"]]
+    if reversed_ids:
+        reverse_cards = Card.filter(word_id__in=reversed_ids, direction=Direction.REVERSE)
+        for row in await reverse_cards.values("word_id", *CARD_COLUMNS):
+            words[row["word_id"]].cards[Direction.REVERSE] = card_row(row, prefix="")
+    curve = ForgettingCurve.of(user)
+    items = [word.out(curve) for word in words.values()]
     return WordPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 @words_router.post("", status_code=201, responses=error_responses(409))
 async def create_word(body: WordCreate, user: CurrentUser, response: Response) -> WordOut:
-    """Add a word; it is new and due for study at once."""
-    word = Word(user_id=user.id, due_at=utcnow(), **word_fields(body.model_dump()))
+    """Add a word; its cards are new and due for study at once."""
+    fields = word_fields(body.model_dump())
+    if fields["reverse"] is None:
+        fields["reverse"] = user.reverse_cards
+    word = Word(user_id=user.id, **fields)
     async with in_transaction():
         async with conflict_as_409(WORD_CONFLICT):
             await word.save()
+        cards = new_cards(word)
+        await Card.bulk_create(cards)
         await add_to_word_count(user, 1)
     response.headers["Location"] = f"/words/{word.id}"
-    return WordOut.of_word(word)
+    return WordOut.of_word(word, cards, ForgettingCurve.of(user))
 
 
 @words_router.get("/{word_id:int}", responses=error_responses(404))
 async def read_word(word_id: WordId, user: CurrentUser) -> WordOut:
     """One of the user's words."""
-    return WordOut.of_word(await get_word_or_404(word_id, user))
+    return (await read_word_or_404(word_id, user)).out(ForgettingCurve.of(user))
 
 
 @words_router.patch("/{word_id:int}", responses=error_responses(404, 409))
 async def update_word(word_id: WordId, body: WordUpdate, user: CurrentUser) -> WordOut:
-    """Change some of a word's fields."""
-    word = await get_word_or_404(word_id, user)
+    """Change some of a word's fields (turning `reverse` on adds a reverse card, or brings
+    back the one it had)."""
     changes = word_fields(body.model_dump(exclude_unset=True))
-    if changes:
-        word.update_from_dict(changes)
-        # Only the changed columns: a review running meanwhile keeps its schedule update.
-        async with conflict_as_409(WORD_CONFLICT):
-            await word.save(update_fields=[*changes, "updated_at"])
-    return WordOut.of_word(word)
+    studied = "reverse" in changes or "suspended" in changes
+    async with in_transaction():
+        if studied:  # its cards follow: lock them, as reviews do, before reading the word
+            await lock_cards_or_404(word_id, user)
+        word = await get_word_or_404(word_id, user)
+        if changes:
+            word.update_from_dict(changes)
+            # Only the changed columns: a review running meanwhile keeps its schedule update.
+            async with conflict_as_409(WORD_CONFLICT):
+                await word.save(update_fields=[*changes, "updated_at"])
+        cards = await update_cards(word) if studied else await Card.filter(word_id=word.id)
+    return WordOut.of_word(word, cards, ForgettingCurve.of(user))
 
 
 @words_router.delete("/{word_id:int}", status_code=204, responses=error_responses(404))
 async def delete_word(word_id: WordId, user: CurrentUser) -> None:
-    """Delete a word and its review history."""
-    word = await get_word_or_404(word_id, user)
+    """Delete a word, its cards and their review history."""
     async with in_transaction():
+        # Its cards first, as reviews lock them, so a review and a delete never wait on each
+        # other in a circle.
+        await lock_cards_or_404(word_id, user)
         # Counted only if this request deleted it, not a concurrent one. (The number the
-        # delete returns may include the word's reviews: it is a yes or no here.)
-        if await Word.filter(id=word.id).delete():
+        # delete returns may include the word's cards and reviews: it is a yes or no here.)
+        if await word_query(word_id, user).delete():
             await add_to_word_count(user, -1)
 
 
 # --- Learning ---
-# Reviews move a word's schedule on by FSRS (the `fsrs` package) with the user's desired
-# retention; each review is logged with the schedule before and after it.
+# Reviews move a card's schedule on by FSRS (the `fsrs` package) with the user's desired
+# retention and parameters; each review is logged with the card's schedule before and after
+# it, so that the latest review of a card can be undone exactly. A review or an undo locks the
+# word's card rows, so that those of one card queue up.
 
 if TYPE_CHECKING:  # a class made at run time is opaque to the type checker: name its base
     ReviewOut = PydanticModel
 else:
     #: A review as the API shows it (the replay columns stay on the server).
     ReviewOut = pydantic_model_creator(
-        Review, name="ReviewOut", include=("id", "rating", "reviewed_at", "duration_ms")
+        Review,
+        name="ReviewOut",
+        include=("id", "direction", "rating", "reviewed_at", "duration_ms"),
     )
 
 
 class ReviewCreate(BaseModel):
-    """A review: how well the word was recalled, and optionally how long it took."""
+    """A review: which card, how well it was recalled, and optionally how long it took."""
 
     model_config = ConfigDict(extra="forbid")
 
     rating: Rating
     duration_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
+    direction: Direction = Field(
+        Direction.FORWARD,
+        description="The card reviewed: `forward` (the word shown) or `reverse` (the "
+        "definition shown; only for a word with `reverse` on).",
+    )
 
 
 class ReviewResult(BaseModel):
-    """The review just recorded, and the word with its new schedule."""
+    """The review just recorded, and the word with its card's new schedule."""
 
     review: ReviewOut
     word: WordOut
 
 
 class ReviewPage(BaseModel):
-    """One page of a word's reviews, newest first."""
+    """One page of a word's reviews (both directions), newest first."""
 
     items: list[ReviewOut]
     total: int
@@ -1305,33 +1653,45 @@ class ReviewPage(BaseModel):
     offset: int
 
 
-class StudyQueue(BaseModel):
-    """What to study now: overdue words first, then new words."""
+class StudyItem(WordOut):
+    """A card to study: its word, and which side to show."""
 
-    items: list[WordOut]
-    due_total: int = Field(description="How many words are due now, on all pages.")
+    direction: Direction = Field(
+        description="`forward`: show the word, recall the definition; `reverse`: show the "
+        "definition, recall the word."
+    )
+
+
+class StudyQueue(BaseModel):
+    """What to study now: overdue cards first, then new cards."""
+
+    items: list[StudyItem]
+    due_total: int = Field(description="How many cards are due now, on all pages.")
 
 
 class StatsOut(BaseModel):
     """A learner's progress."""
 
-    words: int
-    new: int
-    due: int = Field(description="Words due now; equals `/study`'s `due_total`.")
-    reviews_today: int = Field(description="Reviews since midnight UTC.")
+    words: int = Field(description="All the user's words, suspended ones included.")
+    new: int = Field(description="Cards studied but never reviewed (`by_state`'s `new`).")
+    due: int = Field(description="Cards due now; equals `/study`'s `due_total`.")
+    reviews_today: int = Field(description="Reviews (of either direction) since midnight UTC.")
     reviews_total: int
     retention_30d: float | None = Field(
-        description="Share of the last 30 days' reviews of words in review state that were "
+        description="Share of the last 30 days' reviews of cards in review state that were "
         "not rated `again`; null when there were none."
     )
     streak_days: int = Field(
         description="Consecutive UTC days with a review, ending today or yesterday."
     )
-    by_state: dict[State, int]
+    by_state: dict[State, int] = Field(
+        description="Cards studied, by state: every word's forward card and the reverse cards "
+        "of words with `reverse` on, leaving out suspended words."
+    )
     by_difficulty: dict[str, int] = Field(description='Words per difficulty, "1" to "5".')
 
 
-# FSRS has no "new" state: a word never reviewed is a learning card at its first step.
+# FSRS has no "new" state: a card never reviewed is a learning card at its first step.
 FSRS_STATE = {
     State.NEW: fsrs.State.Learning,
     State.LEARNING: fsrs.State.Learning,
@@ -1349,7 +1709,7 @@ FSRS_RATING = {
     Rating.GOOD: fsrs.Rating.Good,
     Rating.EASY: fsrs.Rating.Easy,
 }
-#: The word columns a review changes.
+#: The card columns a review (or its undo) changes.
 SCHEDULE_COLUMNS = [
     "state",
     "step",
@@ -1359,88 +1719,164 @@ SCHEDULE_COLUMNS = [
     "reps",
     "lapses",
     "last_reviewed_at",
-    "updated_at",
 ]
+DEFAULT_PARAMETERS: tuple[float, ...] = tuple(fsrs.scheduler.DEFAULT_PARAMETERS)
+REVIEW_NOT_FOUND = not_found("Review")
 
 
-@lru_cache(maxsize=64)
-def scheduler(desired_retention: float) -> fsrs.Scheduler:
-    """The FSRS scheduler for one desired retention (FSRS-6 default parameters).
+def fsrs_parameters(user: User) -> tuple[float, ...]:
+    """The FSRS parameters that schedule the user's reviews: their own, or FSRS' defaults."""
+    return tuple(user.fsrs_parameters) if user.fsrs_parameters else DEFAULT_PARAMETERS
+
+
+@lru_cache(maxsize=256)
+def scheduler(
+    desired_retention: float, parameters: tuple[float, ...] = DEFAULT_PARAMETERS
+) -> fsrs.Scheduler:
+    """The FSRS scheduler for one desired retention and set of parameters (FSRS-6).
 
     Fuzzing is off so that a review's outcome is reproducible from its inputs."""
-    return fsrs.Scheduler(desired_retention=desired_retention, enable_fuzzing=False)
+    return fsrs.Scheduler(
+        parameters=parameters, desired_retention=desired_retention, enable_fuzzing=False
+    )
 
 
-def card_of(word: Word) -> fsrs.Card:
-    """The word's schedule as an FSRS card."""
+def card_of(card: Card) -> fsrs.Card:
+    """A card's schedule as an FSRS card."""
     return fsrs.Card(
-        card_id=word.id,
-        state=FSRS_STATE[word.state],
-        step=0 if word.state == State.NEW else word.step,
-        stability=word.stability,
-        difficulty=word.fsrs_difficulty,
-        due=word.due_at,
-        last_review=word.last_reviewed_at,
+        card_id=card.id,
+        state=FSRS_STATE[card.state],
+        step=0 if card.state == State.NEW else card.step,
+        stability=card.stability,
+        difficulty=card.fsrs_difficulty,
+        due=card.due_at,
+        last_review=card.last_reviewed_at,
     )
 
 
-def next_schedule(
-    word: Word, rating: Rating, desired_retention: float, now: datetime
-) -> dict[str, Any]:
-    """The word's schedule columns after a review with this rating."""
-    after, _ = scheduler(desired_retention).review_card(
-        card_of(word), FSRS_RATING[rating], review_datetime=now
-    )
+def next_schedule(card: Card, rating: Rating, rules: fsrs.Scheduler, now: datetime) -> dict:
+    """The card's schedule columns after a review with this rating."""
+    after, _ = rules.review_card(card_of(card), FSRS_RATING[rating], review_datetime=now)
     return {
         "state": STATE_OF_FSRS[after.state],
         "step": after.step,
         "stability": after.stability,
         "fsrs_difficulty": after.difficulty,
         "due_at": after.due,
-        "reps": word.reps + 1,
-        # A lapse is forgetting a word that had been learned.
-        "lapses": word.lapses + 1
-        if rating == Rating.AGAIN and word.state == State.REVIEW
-        else word.lapses,
+        "reps": card.reps + 1,
+        "lapses": card.lapses + 1 if is_lapse(rating, card.state) else card.lapses,
         "last_reviewed_at": now,
     }
 
 
-async def record_review(word_id: int, user: User, body: ReviewCreate) -> tuple[Review, Word]:
-    """Apply a review to the word's schedule and log it, as one transaction."""
+def is_lapse(rating: Rating, state_before: State) -> bool:
+    """Whether a review forgot a card that had been learned."""
+    return rating == Rating.AGAIN and state_before == State.REVIEW
+
+
+def schedule_before(review: Review, card: Card) -> dict[str, Any]:
+    """The card's schedule columns as they were before this review (its latest)."""
+    return {
+        "state": review.state_before,
+        "step": review.step_before,
+        "stability": review.stability_before,
+        "fsrs_difficulty": review.difficulty_before,
+        "due_at": review.due_before,
+        "reps": card.reps - 1,
+        "lapses": card.lapses - 1 if is_lapse(review.rating, review.state_before) else card.lapses,
+        "last_reviewed_at": review.last_reviewed_before,
+    }
+
+
+async def lock_cards_or_404(word_id: int, user: User) -> dict[Direction, Card]:
+    """The user's word's cards, locked until the transaction ends (with the word read along,
+    unlocked), by direction; 404 when there is no such word."""
+    query = Card.filter(word_id=valid_id(word_id), user_id=user.id).select_related("word")
+    # Only the cards' rows (a PATCH of the word's text does not wait for reviews), always in
+    # id order, so that two requests never hold one card each while waiting for the other.
+    cards = await query.order_by("id").select_for_update(of=("cards",))
+    if not cards:  # every word has its forward card
+        raise WORD_NOT_FOUND
+    return {card.direction: card for card in cards}
+
+
+async def record_review(word_id: int, user: User, body: ReviewCreate) -> tuple[Review, WordOut]:
+    """Apply a review to the card's schedule and log it, as one transaction."""
     async with in_transaction():
-        # The row lock makes concurrent reviews of one word queue up instead of overwriting
+        # The row lock makes concurrent reviews of one card queue up instead of overwriting
         # each other (SQLite serialises writers anyway).
-        word = await get_word_or_404(word_id, user, for_update=True)
+        cards = await lock_cards_or_404(word_id, user)
+        word = cards[Direction.FORWARD].word
+        card = cards.get(body.direction)
+        if card is None or (body.direction == Direction.REVERSE and not word.reverse):
+            raise HTTPException(
+                422,
+                detail=[
+                    {
+                        "type": "value_error",
+                        "loc": ["body", "direction"],
+                        "msg": "This word has no reverse card (turn its `reverse` on first)",
+                    }
+                ],
+            )
         now = utcnow()
-        after = next_schedule(word, body.rating, user.desired_retention, now)
+        rules = scheduler(user.desired_retention, fsrs_parameters(user))
+        after = next_schedule(card, body.rating, rules, now)
         review = await Review.create(
+            card_id=card.id,
+            direction=card.direction,
             word_id=word.id,
             user_id=user.id,
             rating=body.rating,
             reviewed_at=now,
             reviewed_on=now.date(),
             duration_ms=body.duration_ms,
-            state_before=word.state,
-            step_before=word.step,
-            stability_before=word.stability,
-            difficulty_before=word.fsrs_difficulty,
-            due_before=word.due_at,
-            last_reviewed_before=word.last_reviewed_at,
+            state_before=card.state,
+            step_before=card.step,
+            stability_before=card.stability,
+            difficulty_before=card.fsrs_difficulty,
+            due_before=card.due_at,
+            last_reviewed_before=card.last_reviewed_at,
             state_after=after["state"],
             step_after=after["step"],
             stability_after=after["stability"],
             difficulty_after=after["fsrs_difficulty"],
             due_after=after["due_at"],
         )
-        word.update_from_dict(after)
-        await word.save(update_fields=SCHEDULE_COLUMNS)
-    return review, word
+        card.update_from_dict(after)
+        await card.save(update_fields=SCHEDULE_COLUMNS)
+    return review, WordOut.of_word(word, cards.values(), ForgettingCurve.of(user))
 
 
-def due_words(user: User, now: datetime) -> QuerySet[Word]:
-    """The user's words that are due now: new ones, and reviewed ones whose time has come."""
-    return Word.filter(Q(state=State.NEW) | Q(due_at__lte=now), user_id=user.id)
+async def undo_latest_review(word_id: int, review_id: int, user: User) -> WordOut:
+    """Put the card back as it was before its latest review and delete that review, as one
+    transaction; 409 for a review that is not its card's latest."""
+    async with in_transaction():
+        cards = await lock_cards_or_404(word_id, user)
+        word = cards[Direction.FORWARD].word
+        review = await Review.get_or_none(id=valid_id(review_id), word_id=word.id)
+        if review is None:
+            raise REVIEW_NOT_FOUND
+        if await Review.filter(card_id=review.card_id, id__gt=review.id).exists():
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail="Only the latest review of a card can be undone",
+            )
+        card = cards[review.direction]
+        card.update_from_dict(schedule_before(review, card))
+        await card.save(update_fields=SCHEDULE_COLUMNS)
+        await review.delete()
+    return WordOut.of_word(word, cards.values(), ForgettingCurve.of(user))
+
+
+def studied_cards(user: User) -> QuerySet[Card]:
+    """The user's cards that are studied (not suspended, and reverse ones only while on)."""
+    return Card.filter(user_id=user.id, active=True)
+
+
+def due_cards(user: User, now: datetime) -> QuerySet[Card]:
+    """The user's cards that are due now: new ones, and reviewed ones whose time has come."""
+    return studied_cards(user).filter(Q(state=State.NEW) | Q(due_at__lte=now))
 
 
 async def streak_days(user: User, today: date) -> int:
@@ -1461,7 +1897,7 @@ async def streak_days(user: User, today: date) -> int:
     return streak
 
 
-async def count_by(query: QuerySet[Word], column: str) -> dict[Any, int]:
+async def count_by(query: QuerySet[Any], column: str) -> dict[Any, int]:
     """How many rows of the query hold each value of a column."""
     rows = await query.annotate(n=Count("id")).group_by(column).values_list(column, "n")
     return dict(rows)
@@ -1476,10 +1912,10 @@ learning_router = APIRouter(
     "/words/{word_id:int}/reviews", status_code=201, responses=error_responses(404)
 )
 async def review_word(word_id: WordId, body: ReviewCreate, user: CurrentUser) -> ReviewResult:
-    """Record a review; the word's schedule moves on by FSRS (a word not yet due may be
-    reviewed too)."""
+    """Record a review of one of the word's cards; its schedule moves on by FSRS (a card not
+    yet due may be reviewed too)."""
     review, word = await record_review(word_id, user, body)
-    return ReviewResult(review=ReviewOut.model_validate(review), word=WordOut.of_word(word))
+    return ReviewResult(review=ReviewOut.model_validate(review), word=word)
 
 
 @learning_router.get("/words/{word_id:int}/reviews", responses=error_responses(404))
@@ -1489,7 +1925,7 @@ async def read_reviews(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> ReviewPage:
-    """A word's reviews, newest first."""
+    """A word's reviews, of both its cards, newest first."""
     word = await get_word_or_404(word_id, user)
     query = Review.filter(word_id=word.id)
     total = await query.count()
@@ -1498,48 +1934,71 @@ async def read_reviews(
     return ReviewPage(items=items, total=total, limit=limit, offset=offset)
 
 
+@learning_router.delete(
+    "/words/{word_id:int}/reviews/{review_id:int}", responses=error_responses(404, 409)
+)
+async def undo_review(
+    word_id: WordId,
+    review_id: Annotated[int, PathParam(description="The review's id.")],
+    user: CurrentUser,
+) -> WordOut:
+    """Undo a card's latest review: the card's schedule is exactly what it was before it."""
+    return await undo_latest_review(word_id, review_id, user)
+
+
 @learning_router.get("/study")
 async def read_study_queue(
     user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> StudyQueue:
-    """Words to study now: reviewed words that are due, most overdue first, then new words,
-    oldest first."""
+    """Cards to study now, of both directions: reviewed cards that are due, most overdue
+    first, then new cards, oldest word first. Suspended words never come."""
     now = utcnow()
-    due_total = await due_words(user, now).count()
-    rows = (
-        await Word.filter(user_id=user.id, due_at__lte=now, state__not=State.NEW)
+    due_total = await due_cards(user, now).count()
+    picked = (
+        await studied_cards(user)
+        .filter(due_at__lte=now, state__not=State.NEW)
         .order_by("due_at", "id")
         .limit(limit)
-        .values(*WORD_COLUMNS)
+        .values_list("word_id", "direction")
     )
-    if len(rows) < limit:
-        rows += (
-            await Word.filter(user_id=user.id, state=State.NEW)
-            .order_by("created_at", "id")
-            .limit(limit - len(rows))
-            .values(*WORD_COLUMNS)
+    if len(picked) < limit:
+        picked += (
+            await studied_cards(user)
+            .filter(state=State.NEW)
+            .order_by("due_at", "id")
+            .limit(limit - len(picked))
+            .values_list("word_id", "direction")
         )
-    return StudyQueue(items=[WordOut.of(r) for r in rows], due_total=due_total)
+    word_ids = {word_id for word_id, _ in picked}
+    words = words_of_rows(
+        await Word.filter(id__in=word_ids, user_id=user.id).values(*WORD_AND_CARD)
+    )
+    curve = ForgettingCurve.of(user)
+    items = [
+        StudyItem.of(words[word_id].word, words[word_id].cards, curve, direction=direction)
+        for word_id, direction in picked
+        if word_id in words  # not deleted meanwhile
+    ]
+    return StudyQueue(items=items, due_total=due_total)
 
 
 @learning_router.get("/stats")
 async def read_stats(user: CurrentUser) -> StatsOut:
-    """Counts of words and reviews, 30-day retention and the daily streak."""
+    """Counts of words, cards and reviews, 30-day retention and the daily streak."""
     now = utcnow()
     today = now.date()
-    words = Word.filter(user_id=user.id)
-    by_state = dict.fromkeys(State, 0) | await count_by(words, "state")
+    by_state = dict.fromkeys(State, 0) | await count_by(studied_cards(user), "state")
     by_difficulty = {str(d): 0 for d in range(1, 6)} | {
-        str(d): n for d, n in (await count_by(words, "difficulty")).items()
+        str(d): n for d, n in (await count_by(Word.filter(user_id=user.id), "difficulty")).items()
     }
     reviews = Review.filter(user_id=user.id)
     recent = reviews.filter(reviewed_at__gte=now - timedelta(days=30), state_before=State.REVIEW)
     recent_total = await recent.count()
     recalled = await recent.filter(rating__not=Rating.AGAIN).count()
     return StatsOut(
-        words=sum(by_state.values()),
+        words=sum(by_difficulty.values()),
         new=by_state[State.NEW],
-        due=await due_words(user, now).count(),
+        due=await due_cards(user, now).count(),
         reviews_today=await reviews.filter(reviewed_on=today).count(),
         reviews_total=await reviews.count(),
         retention_30d=recalled / recent_total if recent_total else None,
@@ -1770,7 +2229,6 @@ async def plan_import(table: Table, user: User) -> ImportPlan:
     """Sort a file's rows into new words, duplicates (of stored words or earlier rows) and
     errors."""
     existing = set(await Word.filter(user_id=user.id).values_list("word_key", "language"))
-    now = utcnow()
     plan = ImportPlan()
     for line, cells in table.rows:
         parsed = parse_row(table, cells)
@@ -1783,16 +2241,20 @@ async def plan_import(table: Table, user: User) -> ImportPlan:
             plan.skipped += 1
             continue
         existing.add(key)
-        plan.words.append(Word(user_id=user.id, due_at=now, **fields))
+        if fields["reverse"] is None:
+            fields["reverse"] = user.reverse_cards
+        plan.words.append(Word(user_id=user.id, **fields))
     return plan
 
 
 async def create_many(user: User, words: list[Word]) -> int:
-    """Insert the user's words in one transaction; returns how many were new. If a concurrent
-    request added one of them meanwhile, fall back to row by row and skip the duplicates."""
+    """Insert the user's words with their cards in one transaction; returns how many were
+    new. If a concurrent request added one of them meanwhile, fall back to row by row and
+    skip the duplicates."""
     try:
         async with in_transaction():
             await Word.bulk_create(words, batch_size=500)
+            await Card.bulk_create(await cards_of_new_words(user), batch_size=500)
             await add_to_word_count(user, len(words))
         return len(words)
     except IntegrityError:
@@ -1802,11 +2264,22 @@ async def create_many(user: User, words: list[Word]) -> int:
                 try:
                     async with in_transaction():  # a savepoint per row
                         await word.save()
+                        await Card.bulk_create(new_cards(word))
                     created += 1
                 except IntegrityError:
                     pass
             await add_to_word_count(user, created)
         return created
+
+
+async def cards_of_new_words(user: User) -> list[Card]:
+    """The cards of the words this transaction inserted in bulk (which gives them no ids):
+    the user's words without a forward card. Any other request's words have theirs already,
+    or are not visible to this transaction."""
+    with_cards = Card.filter(user_id=user.id, direction=Direction.FORWARD).values("word_id")
+    new = Word.filter(user_id=user.id, id__not_in=Subquery(with_cards))
+    fields = ("id", "user_id", "created_at", "reverse", "suspended")
+    return [card for row in await new.values(*fields) for card in new_cards(Word(**row))]
 
 
 transfer_router = APIRouter(

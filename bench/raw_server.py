@@ -5,9 +5,9 @@ for the database's work, same JSON shape, same tokens), without an ORM or a vali
 
     GET  /words?limit=&offset=&q=   {items, total, limit, offset}, newest first
     GET  /words/{id}                one word
-    POST /words                     add a word (word_key, canonical language, tags, new schedule)
-    GET  /study?limit=              {items, due_total}: due reviewed words, then new words
-    POST /words/{id}/reviews        FSRS review in a transaction with SELECT ... FOR UPDATE
+    POST /words                     add a word and its forward card (word_key, language, tags)
+    GET  /study?limit=              {items, due_total}: due reviewed cards, then new cards
+    POST /words/{id}/reviews        FSRS review of a card, with SELECT ... FOR UPDATE
     POST /auth/token                argon2 verify in a thread, refresh-token row, token pair
     GET  /health
 
@@ -50,55 +50,86 @@ ACCESS_SECONDS = 60 * int(os.environ.get("ACCESS_TOKEN_MINUTES", "15"))
 REFRESH_SECONDS = 86_400 * int(os.environ.get("REFRESH_TOKEN_DAYS", "30"))
 MAX_ID = 2**31 - 1
 
+# A word with its forward card, joined as vocab's ORM joins them (LEFT OUTER JOIN with the
+# direction in WHERE); reverse cards are read after, for the words that have `reverse` on.
 WORD_COLUMNS = (
-    "id, word, definition, example, language, difficulty, tags, created_at, updated_at, "
-    "state, due_at, stability, fsrs_difficulty, reps, lapses, last_reviewed_at, step"
+    'w."id", w."word", w."definition", w."example", w."language", w."difficulty", w."tags", '
+    'w."created_at", w."updated_at", w."reverse", w."suspended", c."state", c."due_at", '
+    'c."stability", c."fsrs_difficulty", c."reps", c."lapses", c."last_reviewed_at"'
+)
+FORWARD = (
+    'FROM "words" w LEFT OUTER JOIN "cards" c ON w."id"=c."word_id" '
+    "WHERE c.\"direction\"='forward' AND "
+)
+CARD_COLUMNS = (
+    '"state", "due_at", "stability", "fsrs_difficulty", "reps", "lapses", "last_reviewed_at"'
+)
+REVERSE_CARDS = (
+    f'SELECT "word_id", {CARD_COLUMNS} FROM "cards" '
+    'WHERE "word_id" = ANY($1) AND "direction"=\'reverse\''
 )
 # The same predicates and orders as the SQL vocab's ORM emits, so that PostgreSQL does the same
 # work for both servers and the comparison measures the Python layers.
 LIST_COUNT = 'SELECT COUNT(*) FROM "words" WHERE "user_id"=$1'
 LIST_PAGE = (
-    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 '
-    'ORDER BY "created_at" DESC,"id" DESC LIMIT $2 OFFSET $3'
+    f'SELECT {WORD_COLUMNS} {FORWARD} w."user_id"=$1 '
+    'ORDER BY w."created_at" DESC, w."id" DESC LIMIT $2 OFFSET $3'
 )
 SEARCH = (
-    "(UPPER(CAST(\"word\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\' "
-    "OR UPPER(CAST(\"definition\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\')"
+    "(UPPER(CAST(w.\"word\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\' "
+    "OR UPPER(CAST(w.\"definition\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\')"
 )
-SEARCH_COUNT = f'SELECT COUNT(*) FROM "words" WHERE "user_id"=$1 AND {SEARCH}'
+SEARCH_COUNT = f'SELECT COUNT(*) FROM "words" w WHERE w."user_id"=$1 AND {SEARCH}'
 SEARCH_PAGE = (
-    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 AND {SEARCH} '
-    'ORDER BY "created_at" DESC,"id" DESC LIMIT $3 OFFSET $4'
+    f'SELECT {WORD_COLUMNS} {FORWARD} w."user_id"=$1 AND {SEARCH} '
+    'ORDER BY w."created_at" DESC, w."id" DESC LIMIT $3 OFFSET $4'
 )
-ONE_WORD = f'SELECT {WORD_COLUMNS} FROM "words" WHERE "id"=$1 AND "user_id"=$2'
-ONE_WORD_LOCKED = ONE_WORD + " FOR UPDATE"
+ONE_WORD = (
+    f'SELECT {WORD_COLUMNS}, c."direction" FROM "words" w '
+    'LEFT OUTER JOIN "cards" c ON w."id"=c."word_id" WHERE w."id"=$1 AND w."user_id"=$2'
+)
+CARDS_LOCKED = (
+    'SELECT c."id", c."direction", c."state", c."due_at", c."stability", c."fsrs_difficulty", '
+    'c."reps", c."lapses", c."last_reviewed_at", c."step", w."id", w."word", w."definition", '
+    'w."example", w."language", w."difficulty", w."tags", w."created_at", w."updated_at", '
+    'w."reverse", w."suspended" FROM "cards" c LEFT OUTER JOIN "words" w ON w."id"=c."word_id" '
+    'WHERE c."word_id"=$1 AND c."user_id"=$2 ORDER BY c."id" FOR UPDATE OF c'
+)
 INSERT_WORD = (
     'INSERT INTO "words" ("word","word_key","definition","example","language","difficulty",'
-    '"tags","created_at","updated_at","state","due_at","stability","fsrs_difficulty","step",'
-    '"reps","lapses","last_reviewed_at","user_id") '
-    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,'new',$8,NULL,NULL,NULL,0,0,NULL,$9) RETURNING id"
+    '"tags","created_at","updated_at","reverse","suspended","user_id") '
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,FALSE,FALSE,$9) RETURNING id"
 )
-DUE_COUNT = 'SELECT COUNT(*) FROM "words" WHERE ("state"=\'new\' OR "due_at"<=$2) AND "user_id"=$1'
+INSERT_CARD = (
+    'INSERT INTO "cards" ("word_id","user_id","direction","active","state","due_at","reps",'
+    "\"lapses\") VALUES ($1,$2,'forward',TRUE,'new',$3,0,0)"
+)
+STUDIED = 'FROM "cards" WHERE "user_id"=$1 AND "active"'
+DUE_COUNT = f'SELECT COUNT(*) {STUDIED} AND ("state"=\'new\' OR "due_at"<=$2)'
 DUE_PAGE = (
-    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 AND "due_at"<=$2 '
+    f'SELECT "word_id", "direction" {STUDIED} AND "due_at"<=$2 '
     'AND ("state"<>\'new\' OR "state" IS NULL) ORDER BY "due_at" ASC,"id" ASC LIMIT $3'
 )
 NEW_PAGE = (
-    f'SELECT {WORD_COLUMNS} FROM "words" WHERE "user_id"=$1 AND "state"=\'new\' '
-    'ORDER BY "created_at" ASC,"id" ASC LIMIT $2'
+    f'SELECT "word_id", "direction" {STUDIED} AND "state"=\'new\' '
+    'ORDER BY "due_at" ASC,"id" ASC LIMIT $2'
+)
+STUDY_WORDS = (
+    f'SELECT {WORD_COLUMNS}, c."direction" FROM "words" w '
+    'LEFT OUTER JOIN "cards" c ON w."id"=c."word_id" WHERE w."id" = ANY($1) AND w."user_id"=$2'
 )
 INSERT_REVIEW = (
-    'INSERT INTO "reviews" ("word_id","user_id","rating","reviewed_at","reviewed_on",'
-    '"duration_ms","state_before","step_before","stability_before","difficulty_before",'
-    '"due_before","last_reviewed_before","state_after","step_after","stability_after",'
-    '"difficulty_after","due_after") '
-    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id"
+    'INSERT INTO "reviews" ("card_id","direction","word_id","user_id","rating","reviewed_at",'
+    '"reviewed_on","duration_ms","state_before","step_before","stability_before",'
+    '"difficulty_before","due_before","last_reviewed_before","state_after","step_after",'
+    '"stability_after","difficulty_after","due_after") '
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) RETURNING id"
 )
 UPDATE_SCHEDULE = (
-    'UPDATE "words" SET "state"=$1,"step"=$2,"stability"=$3,"fsrs_difficulty"=$4,"due_at"=$5,'
-    '"reps"=$6,"lapses"=$7,"last_reviewed_at"=$8,"updated_at"=$8 WHERE "id"=$9'
+    'UPDATE "cards" SET "state"=$1,"step"=$2,"stability"=$3,"fsrs_difficulty"=$4,"due_at"=$5,'
+    '"reps"=$6,"lapses"=$7,"last_reviewed_at"=$8 WHERE "id"=$9'
 )
-USER_BY_ID = 'SELECT "id","desired_retention" FROM "users" WHERE "id"=$1'
+USER_BY_ID = 'SELECT "id","desired_retention","fsrs_parameters" FROM "users" WHERE "id"=$1'
 USER_BY_EMAIL = 'SELECT "id","password_hash" FROM "users" WHERE "email"=$1'
 INSERT_REFRESH = (
     'INSERT INTO "refresh_tokens" ("id","family","expires_at","used_at","revoked_at",'
@@ -180,8 +211,43 @@ async def current_user(request: Request, conn: asyncpg.Connection) -> asyncpg.Re
 
 # --- Words ---
 
+DEFAULT_PARAMETERS = tuple(fsrs.scheduler.DEFAULT_PARAMETERS)
 
-def word_out(r: asyncpg.Record) -> dict[str, Any]:
+
+def parameters_of(user: asyncpg.Record) -> tuple[float, ...]:
+    """The user's FSRS parameters (asyncpg gives JSONB as text), or the defaults."""
+    return tuple(orjson.loads(user[2])) if user[2] else DEFAULT_PARAMETERS
+
+
+def retrievability(
+    stability: float | None, last: datetime | None, now: datetime, parameters: tuple[float, ...]
+) -> float | None:
+    """FSRS' forgetting curve now, over fractional days, as vocab computes it."""
+    if stability is None or last is None:
+        return None
+    decay = -parameters[20]
+    factor = 0.9 ** (1 / decay) - 1
+    days = max(0.0, (now - last).total_seconds() / 86400)
+    return float((1 + factor * days / stability) ** decay)
+
+
+def schedule_out(c: Any, now: datetime, parameters: tuple[float, ...]) -> dict[str, Any]:
+    """A card's columns (state, due_at, stability, fsrs_difficulty, reps, lapses, last) shaped
+    like vocab's schedule."""
+    return {
+        "state": c[0],
+        "due_at": c[1],
+        "stability": c[2],
+        "difficulty": c[3],
+        "retrievability": retrievability(c[2], c[6], now, parameters),
+        "reps": c[4],
+        "lapses": c[5],
+        "last_reviewed_at": c[6],
+    }
+
+
+def word_out(r: Any, reverse: Any, now: datetime, parameters: tuple[float, ...]) -> dict[str, Any]:
+    """A row of WORD_COLUMNS (and the reverse card's columns, or None) shaped like vocab's."""
     return {
         "id": r[0],
         "word": r[1],
@@ -192,15 +258,32 @@ def word_out(r: asyncpg.Record) -> dict[str, Any]:
         "tags": r[6].split(),
         "created_at": r[7],
         "updated_at": r[8],
-        "schedule": {
-            "state": r[9],
-            "due_at": r[10],
-            "stability": r[11],
-            "difficulty": r[12],
-            "reps": r[13],
-            "lapses": r[14],
-            "last_reviewed_at": r[15],
-        },
+        "reverse": r[9],
+        "suspended": r[10],
+        "schedule": schedule_out(r[11:18], now, parameters),
+        "reverse_schedule": (
+            schedule_out(reverse, now, parameters) if r[9] and reverse is not None else None
+        ),
+    }
+
+
+async def reverse_cards(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> dict[int, Any]:
+    """The reverse cards of the rows' words that have `reverse` on, by word id."""
+    ids = [r[0] for r in rows if r[9]]
+    if not ids:
+        return {}
+    return {c[0]: c[1:] for c in await conn.fetch(REVERSE_CARDS, ids)}
+
+
+def words_out(
+    rows: list[asyncpg.Record], now: datetime, parameters: tuple[float, ...]
+) -> dict[int, dict[str, Any]]:
+    """Rows of WORD_COLUMNS + direction (one per card) as words, by id, in order."""
+    forward = {r[0]: r for r in rows if r[18] == "forward"}
+    reverse = {r[0]: r[11:18] for r in rows if r[18] == "reverse"}
+    return {
+        word_id: word_out(r, reverse.get(word_id), now, parameters)
+        for word_id, r in forward.items()
     }
 
 
@@ -231,9 +314,10 @@ async def list_words(request: Request) -> Response:
         else:
             total = await conn.fetchval(LIST_COUNT, user[0])
             rows = await conn.fetch(LIST_PAGE, user[0], limit, offset)
-    return respond(
-        {"items": [word_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
-    )
+        reverse = await reverse_cards(conn, rows)
+    now, parameters = datetime.now(UTC), parameters_of(user)
+    items = [word_out(r, reverse.get(r[0]), now, parameters) for r in rows]
+    return respond({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 async def get_word(request: Request) -> Response:
@@ -242,8 +326,9 @@ async def get_word(request: Request) -> Response:
         user = await current_user(request, conn)
         if user is None:
             return unauthorized()
-        row = await conn.fetchrow(ONE_WORD, word_id, user[0]) if 0 < word_id <= MAX_ID else None
-    return respond(word_out(row)) if row else error(404, "Word not found")
+        rows = await conn.fetch(ONE_WORD, word_id, user[0]) if 0 < word_id <= MAX_ID else []
+    words = words_out(rows, datetime.now(UTC), parameters_of(user))
+    return respond(words[word_id]) if words else error(404, "Word not found")
 
 
 def canonical_language(code: str) -> str:
@@ -278,41 +363,29 @@ async def create_word(request: Request) -> Response:
         if user is None:
             return unauthorized()
         try:
-            word_id = await conn.fetchval(
-                INSERT_WORD,
-                word,
-                word.casefold(),
-                definition,
-                example,
-                language,
-                difficulty,
-                tags,
-                now,
-                user[0],
-            )
+            async with conn.transaction():
+                word_id = await conn.fetchval(
+                    INSERT_WORD,
+                    word,
+                    word.casefold(),
+                    definition,
+                    example,
+                    language,
+                    difficulty,
+                    tags,
+                    now,
+                    user[0],
+                )
+                await conn.execute(INSERT_CARD, word_id, user[0], now)
         except asyncpg.UniqueViolationError:
             return error(409, "You already have this word in this language")
-    out = {
-        "id": word_id,
-        "word": word,
-        "definition": definition,
-        "example": example,
-        "language": language or None,
-        "difficulty": difficulty,
-        "tags": tags.split(),
-        "created_at": now,
-        "updated_at": now,
-        "schedule": {
-            "state": "new",
-            "due_at": now,
-            "stability": None,
-            "difficulty": None,
-            "reps": 0,
-            "lapses": 0,
-            "last_reviewed_at": None,
-        },
-    }
-    return respond(out, 201, {"Location": f"/words/{word_id}"})
+    new = ("new", now, None, None, 0, 0, None)
+    row = (word_id, word, definition, example, language, difficulty, tags, now, now, False, False)
+    return respond(
+        word_out((*row, *new), None, now, DEFAULT_PARAMETERS),
+        201,
+        {"Location": f"/words/{word_id}"},
+    )
 
 
 # --- Learning ---
@@ -337,8 +410,10 @@ RATINGS = {
 
 
 @lru_cache(maxsize=64)
-def scheduler(desired_retention: float) -> fsrs.Scheduler:
-    return fsrs.Scheduler(desired_retention=desired_retention, enable_fuzzing=False)
+def scheduler(desired_retention: float, parameters: tuple[float, ...]) -> fsrs.Scheduler:
+    return fsrs.Scheduler(
+        parameters=parameters, desired_retention=desired_retention, enable_fuzzing=False
+    )
 
 
 async def review_word(request: Request) -> Response:
@@ -347,6 +422,9 @@ async def review_word(request: Request) -> Response:
         body = orjson.loads(await request.body())
         rating = body["rating"]
         grade = RATINGS[rating]
+        direction = body.get("direction", "forward")
+        if direction not in ("forward", "reverse"):
+            raise ValueError("direction")
         duration_ms = body.get("duration_ms")
         if duration_ms is not None and not 0 <= int(duration_ms) <= 86_400_000:
             raise ValueError("duration_ms")
@@ -356,25 +434,33 @@ async def review_word(request: Request) -> Response:
         user = await current_user(request, conn)
         if user is None:
             return unauthorized()
+        parameters = parameters_of(user)
         async with conn.transaction():
-            w = await conn.fetchrow(ONE_WORD_LOCKED, word_id, user[0])
-            if w is None:
+            cards = {c[1]: c for c in await conn.fetch(CARDS_LOCKED, word_id, user[0])}
+            if not cards:
                 return error(404, "Word not found")
+            c = cards.get(direction)
+            w = cards["forward"][10:]
+            if c is None or (direction == "reverse" and not w[9]):
+                return error(422, "This word has no reverse card")
             now = datetime.now(UTC)
-            state = w[9]
+            state = c[2]
             before = fsrs.Card(
-                card_id=w[0],
+                card_id=c[0],
                 state=FSRS_STATE[state],
-                step=0 if state == "new" else w[16],
-                stability=w[11],
-                difficulty=w[12],
-                due=w[10],
-                last_review=w[15],
+                step=0 if state == "new" else c[9],
+                stability=c[4],
+                difficulty=c[5],
+                due=c[3],
+                last_review=c[8],
             )
-            after, _ = scheduler(user[1]).review_card(before, grade, review_datetime=now)
+            rules = scheduler(user[1], parameters)
+            after, _ = rules.review_card(before, grade, review_datetime=now)
             state_after = STATE_NAME[after.state]
             review_id = await conn.fetchval(
                 INSERT_REVIEW,
+                c[0],
+                direction,
                 w[0],
                 user[0],
                 rating,
@@ -382,18 +468,18 @@ async def review_word(request: Request) -> Response:
                 now.date(),
                 duration_ms,
                 state,
-                w[16],
-                w[11],
-                w[12],
-                w[10],
-                w[15],
+                c[9],
+                c[4],
+                c[5],
+                c[3],
+                c[8],
                 state_after,
                 after.step,
                 after.stability,
                 after.difficulty,
                 after.due,
             )
-            lapses = w[14] + (1 if rating == "again" and state == "review" else 0)
+            lapses = c[7] + (1 if rating == "again" and state == "review" else 0)
             await conn.execute(
                 UPDATE_SCHEDULE,
                 state_after,
@@ -401,23 +487,29 @@ async def review_word(request: Request) -> Response:
                 after.stability,
                 after.difficulty,
                 after.due,
-                w[13] + 1,
+                c[6] + 1,
                 lapses,
                 now,
-                w[0],
+                c[0],
             )
-    out = word_out(w)
-    out["updated_at"] = now
-    out["schedule"] = {
-        "state": state_after,
-        "due_at": after.due,
-        "stability": after.stability,
-        "difficulty": after.difficulty,
-        "reps": w[13] + 1,
-        "lapses": lapses,
-        "last_reviewed_at": now,
+    schedules = {d: (x[2], x[3], x[4], x[5], x[6], x[7], x[8]) for d, x in cards.items()}
+    schedules[direction] = (
+        state_after,
+        after.due,
+        after.stability,
+        after.difficulty,
+        c[6] + 1,
+        lapses,
+        now,
+    )
+    out = word_out((*w, *schedules["forward"]), schedules.get("reverse"), now, parameters)
+    review = {
+        "id": review_id,
+        "direction": direction,
+        "rating": rating,
+        "reviewed_at": now,
+        "duration_ms": duration_ms,
     }
-    review = {"id": review_id, "rating": rating, "reviewed_at": now, "duration_ms": duration_ms}
     return respond({"review": review, "word": out}, 201)
 
 
@@ -432,10 +524,13 @@ async def study(request: Request) -> Response:
         if user is None:
             return unauthorized()
         due_total = await conn.fetchval(DUE_COUNT, user[0], now)
-        rows = await conn.fetch(DUE_PAGE, user[0], now, limit)
-        if len(rows) < limit:
-            rows += await conn.fetch(NEW_PAGE, user[0], limit - len(rows))
-    return respond({"items": [word_out(r) for r in rows], "due_total": due_total})
+        picked = await conn.fetch(DUE_PAGE, user[0], now, limit)
+        if len(picked) < limit:
+            picked += await conn.fetch(NEW_PAGE, user[0], limit - len(picked))
+        rows = await conn.fetch(STUDY_WORDS, list({p[0] for p in picked}), user[0])
+    words = words_out(rows, now, parameters_of(user))
+    items = [{**words[word_id], "direction": direction} for word_id, direction in picked]
+    return respond({"items": items, "due_total": due_total})
 
 
 # --- Auth ---

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise import Tortoise, connections  # noqa: E402
 
 import vocab  # noqa: E402
-from models import Rating, Review, State, User, Word  # noqa: E402
+from models import Card, Direction, Rating, Review, State, User, Word  # noqa: E402
 
 PASSWORD = "bench: correct horse battery staple"
 
@@ -140,7 +140,8 @@ def word_row(rng: random.Random, user_id: int, created_at: datetime, taken: set)
             "tags": tags,
         }
     )
-    return {"user_id": user_id, "created_at": created_at, "due_at": created_at, **fields}
+    fields["reverse"] = False
+    return {"user_id": user_id, "created_at": created_at, **fields}
 
 
 RATINGS = (Rating.AGAIN, Rating.HARD, Rating.GOOD, Rating.EASY)
@@ -148,33 +149,33 @@ RATING_WEIGHTS = (5, 10, 75, 10)
 
 
 def replay_reviews(
-    rng: random.Random, word: Word, retention: float, now: datetime
+    rng: random.Random, card: Card, retention: float, now: datetime
 ) -> list[dict[str, Any]]:
-    """Review `word` (unsaved) as a learner would, from its creation until now: each review a
-    little after the word fell due. Updates the word's schedule with vocab's own FSRS code and
-    returns the review rows (without word_id)."""
+    """Review a word's forward card (unsaved) as a learner would, from its creation until now:
+    each review a little after the card fell due. Updates the card's schedule with vocab's own
+    FSRS code and returns the review rows (without word_id and card_id)."""
     reviews: list[dict[str, Any]] = []
-    word.id = 1  # card_of's card_id (fsrs sleeps a millisecond to invent one when it is None)
+    card.id = 1  # card_of's card_id (fsrs sleeps a millisecond to invent one when it is None)
     # fsrs wants datetime.UTC itself (Tortoise may hand back an equal ZoneInfo("UTC")).
-    at = word.created_at.astimezone(UTC) + timedelta(minutes=rng.uniform(1, 3 * 24 * 60))
+    at = card.due_at.astimezone(UTC) + timedelta(minutes=rng.uniform(1, 3 * 24 * 60))
+    rules = vocab.scheduler(retention)
     while at < now:
         rating = rng.choices(RATINGS, RATING_WEIGHTS)[0]
-        before = vocab.card_of(word)
-        after, _ = vocab.scheduler(retention).review_card(
-            before, vocab.FSRS_RATING[rating], review_datetime=at
-        )
+        before = vocab.card_of(card)
+        after, _ = rules.review_card(before, vocab.FSRS_RATING[rating], review_datetime=at)
         reviews.append(
             {
                 "rating": rating,
+                "direction": Direction.FORWARD,
                 "reviewed_at": at,
                 "reviewed_on": at.date(),
                 "duration_ms": rng.randint(1_500, 15_000),
-                "state_before": word.state,
-                "step_before": word.step,
-                "stability_before": word.stability,
-                "difficulty_before": word.fsrs_difficulty,
-                "due_before": word.due_at,
-                "last_reviewed_before": word.last_reviewed_at,
+                "state_before": card.state,
+                "step_before": card.step,
+                "stability_before": card.stability,
+                "difficulty_before": card.fsrs_difficulty,
+                "due_before": card.due_at,
+                "last_reviewed_before": card.last_reviewed_at,
                 "state_after": vocab.STATE_OF_FSRS[after.state],
                 "step_after": after.step,
                 "stability_after": after.stability,
@@ -182,20 +183,20 @@ def replay_reviews(
                 "due_after": after.due,
             }
         )
-        if rating == Rating.AGAIN and word.state == State.REVIEW:
-            word.lapses += 1
-        word.reps += 1
-        word.state = vocab.STATE_OF_FSRS[after.state]
-        word.step = after.step
-        word.stability = after.stability
-        word.fsrs_difficulty = after.difficulty
-        word.due_at = after.due
-        word.last_reviewed_at = at
+        if rating == Rating.AGAIN and card.state == State.REVIEW:
+            card.lapses += 1
+        card.reps += 1
+        card.state = vocab.STATE_OF_FSRS[after.state]
+        card.step = after.step
+        card.stability = after.stability
+        card.fsrs_difficulty = after.difficulty
+        card.due_at = after.due
+        card.last_reviewed_at = at
         interval = (after.due - at).total_seconds()
         # Most reviews within hours of the due time, some days or weeks late.
         late = rng.uniform(0, 6 * 3600) if rng.random() < 0.7 else rng.uniform(0, 0.3 * interval)
         at = after.due + timedelta(seconds=late)
-    word.id = None  # type: ignore[assignment]  # the database gives the real one
+    card.id = None  # type: ignore[assignment]  # the database gives the real one
     return reviews
 
 
@@ -254,14 +255,15 @@ async def seed(profile: dict[str, int], rng: random.Random) -> dict[str, Any]:
     # The main user's oldest words are reviewed until the target number of reviews is reached;
     # the newest stay new, as with a learner who has not studied the latest additions yet.
     mark = time.perf_counter()
-    main_words: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    main_words: dict[tuple[str, str], tuple[Card, list[dict[str, Any]]]] = {}
     words: list[Word] = []
     review_count = 0
     for row in rows:
         word = Word(**row)
         if row["user_id"] == user_ids["main"] and review_count < profile["reviews"]:
-            history = replay_reviews(rng, word, 0.9, now)
-            main_words[(word.word_key, word.language)] = history
+            card = Card(direction=Direction.FORWARD, due_at=word.created_at, active=True)
+            history = replay_reviews(rng, card, 0.9, now)
+            main_words[(word.word_key, word.language)] = (card, history)
             review_count += len(history)
         words.append(word)
     timings["reviews_replay_s"] = time.perf_counter() - mark
@@ -277,14 +279,36 @@ async def seed(profile: dict[str, int], rng: random.Random) -> dict[str, Any]:
     # Bulk inserts bypass the API, so set each user's word count (the API keeps it in step).
     per_user = Counter(word.user_id for word in words)
     await gather_limited([User.filter(id=uid).update(word_count=n) for uid, n in per_user.items()])
+    # Every word's forward card: new and due since the word was added, or as replayed.
+    stored = await Word.all().values_list("id", "user_id", "created_at", "word_key", "language")
+    cards = []
+    for word_id, user_id, created_at, key, language in stored:
+        replayed = main_words.get((key, language)) if user_id == user_ids["main"] else None
+        card = replayed[0] if replayed else Card(direction=Direction.FORWARD, due_at=created_at)
+        card.id = None  # type: ignore[assignment]  # the database gives the real one
+        card.word_id, card.user_id, card.active = word_id, user_id, True
+        cards.append(card)
+    await gather_limited(
+        [
+            Card.bulk_create(cards[i : i + batch], batch_size=batch)
+            for i in range(0, len(cards), batch)
+        ]
+    )
     timings["words_insert_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    keys = await Word.filter(user_id=user_ids["main"]).values_list("id", "word_key", "language")
-    word_ids = {(key, language): word_id for word_id, key, language in keys}
+    keys = await Card.filter(user_id=user_ids["main"]).values_list(
+        "id", "word_id", "word__word_key", "word__language"
+    )
+    card_ids = {(key, language): (card_id, word_id) for card_id, word_id, key, language in keys}
     review_rows = [
-        {"word_id": word_ids[key], "user_id": user_ids["main"], **review}
-        for key, history in main_words.items()
+        {
+            "card_id": card_ids[key][0],
+            "word_id": card_ids[key][1],
+            "user_id": user_ids["main"],
+            **review,
+        }
+        for key, (_, history) in main_words.items()
         for review in history
     ]
     review_rows.sort(key=lambda r: r["reviewed_at"])
@@ -305,11 +329,12 @@ async def seed(profile: dict[str, int], rng: random.Random) -> dict[str, Any]:
     counts = {
         "users": await User.all().count(),
         "words": await Word.all().count(),
+        "cards": await Card.all().count(),
         "reviews": await Review.all().count(),
     }
     for name, uid in user_ids.items():
         counts[f"words_{name}"] = await Word.filter(user_id=uid).count()
-    counts["due_main"] = await vocab.due_words(User(id=user_ids["main"]), now).count()
+    counts["due_main"] = await vocab.due_cards(User(id=user_ids["main"]), now).count()
     counts["reviewed_main"] = len(main_words)
     return {
         "password": PASSWORD,

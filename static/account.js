@@ -1,6 +1,6 @@
 // Account: the signed-out views (sign-in and registration, one submit path for both forms),
 // resuming the tab's session after a reload, the header's Sign out button, and the return to
-// sign-in when a session can no longer be renewed. (There is no settings view yet.)
+// sign-in when a session can no longer be renewed. (Study settings are in settings.js.)
 import * as api from "./api.js";
 import { currentUser, enterSession, leaveSession, route, showPublicView } from "./router.js";
 import {

@@ -22,6 +22,11 @@ export function currentUser() {
   return user;
 }
 
+/** The signed-in learner's account changed (their settings were saved). */
+export function updateCurrentUser(changed) {
+  user = changed;
+}
+
 export function currentView() {
   return current;
 }

@@ -1,14 +1,23 @@
-// Study: the due cards one at a time. Space (or the button) shows the answer, 1–4 (or the
-// buttons) rate it Again / Hard / Good / Easy; the count of cards left is always shown.
+// Study: the due cards one at a time, of both directions. A forward card shows the word and
+// asks for the definition; a reverse card shows the definition and asks for the word. Space
+// (or the button) shows the answer, 1–4 (or the buttons) rate it Again / Hard / Good / Easy,
+// U (or the button) undoes the last rating, and "Suspend this word" sets the word aside. The
+// count of cards left is always shown.
 import * as api from "./api.js";
 import { currentUser, currentView } from "./router.js";
 import { $, $$, STATE_LABELS, failed, fromNow, say } from "./ui.js";
 
 const RATINGS = ["again", "hard", "good", "easy"]; // keys 1 to 4
 const RATING_LABELS = { again: "Again", hard: "Hard", good: "Good", easy: "Easy" };
+const PROMPTS = {
+  forward: "Recall the meaning",
+  reverse: "Recall the word",
+};
 
-/** The card on screen, whether its answer shows, when it was shown, whether a rating is sent. */
+/** The card on screen, whether its answer shows, when it was shown, whether a request runs. */
 let study = { card: null, revealed: false, shownAt: 0, busy: false };
+/** The last rating given here, which U undoes: { wordId, reviewId, word, rating }. */
+let lastRating = null;
 
 export const views = [
   { name: "study", title: "Study", enter: () => load({ focusCard: false }), reset },
@@ -19,11 +28,14 @@ export function wire() {
   for (const button of $$(".ratings button")) {
     button.addEventListener("click", () => rate(button.dataset.rating));
   }
+  $("#undo").addEventListener("click", undo);
+  $("#suspend").addEventListener("click", suspend);
   document.addEventListener("keydown", onKey);
 }
 
 function reset() {
   study = { card: null, revealed: false, shownAt: 0, busy: false };
+  forgetLastRating();
   $("#study-card").hidden = true;
   $("#study-empty").hidden = true;
   $("#study-left").textContent = "";
@@ -43,23 +55,42 @@ async function load({ focusCard = true } = {}) {
   if (card) showCard(card, { focus: focusCard });
 }
 
+function isReverse(card) {
+  return card.direction === "reverse";
+}
+
+function scheduleOf(card) {
+  return isReverse(card) ? card.reverse_schedule : card.schedule;
+}
+
 function showCard(card, { focus }) {
-  $("#study-word").textContent = card.word;
+  const reverse = isReverse(card);
+  $("#study-card").dataset.direction = card.direction;
+  $("#study-prompt-label").textContent = PROMPTS[card.direction];
   $("#study-meta").textContent = cardMeta(card);
-  $("#study-definition").textContent = card.definition;
+  // Forward: the word is the question. Reverse: the definition is, and the word the answer.
+  $("#study-word").textContent = reverse ? "" : card.word;
+  $("#study-word").hidden = reverse;
+  $("#study-prompt-definition").textContent = reverse ? card.definition : "";
+  $("#study-prompt-definition").hidden = !reverse;
+  $("#study-answer-word").textContent = reverse ? card.word : "";
+  $("#study-answer-word").hidden = !reverse;
+  $("#study-definition").textContent = reverse ? "" : card.definition;
+  $("#study-definition").hidden = reverse;
   $("#study-example").textContent = card.example ?? "";
   $("#study-example").hidden = !card.example;
   $("#study-answer").hidden = true;
   $("#reveal").hidden = false;
-  if (focus) $("#study-word").focus();
+  if (focus) $(reverse ? "#study-prompt-definition" : "#study-word").focus();
 }
 
-/** "de · new word · #noun · #b2" */
+/** "de · new word · reverse · #noun · #b2" */
 function cardMeta(card) {
-  const stage = card.schedule.state;
+  const stage = scheduleOf(card).state;
   return [
     card.language,
     stage === "new" ? "new word" : STATE_LABELS[stage]?.toLowerCase(),
+    isReverse(card) ? "reverse" : null,
     ...card.tags.map((tag) => `#${tag}`),
   ]
     .filter(Boolean)
@@ -74,21 +105,15 @@ function reveal() {
   $("#study-answer").focus();
 }
 
-/** Send the rating (once), say when the card comes back, show the next one. */
-async function rate(rating) {
+/** Run one request about the card on screen at a time, with the card's buttons disabled. */
+async function withCardBusy(action) {
   const shown = study;
-  if (!shown.card || !shown.revealed || shown.busy) return;
+  if (shown.busy) return;
   shown.busy = true;
-  const buttons = $$(".ratings button");
+  const buttons = $$(".ratings button, #suspend, #undo");
   for (const button of buttons) button.disabled = true;
   try {
-    const result = await api.requestJson(`/words/${shown.card.id}/reviews`, {
-      method: "POST",
-      json: { rating, duration_ms: Math.round(performance.now() - shown.shownAt) },
-    });
-    const next = fromNow(result.word.schedule.due_at);
-    say(`“${shown.card.word}”: ${RATING_LABELS[rating]}. Next review ${next}.`);
-    await load();
+    await action(shown);
   } catch (error) {
     shown.busy = false;
     failed(error);
@@ -97,12 +122,71 @@ async function rate(rating) {
   }
 }
 
+/** Send the rating (once), say when the card comes back, show the next one. */
+async function rate(rating) {
+  if (!study.card || !study.revealed) return;
+  await withCardBusy(async (shown) => {
+    const { card } = shown;
+    const result = await api.requestJson(`/words/${card.id}/reviews`, {
+      method: "POST",
+      json: {
+        rating,
+        direction: card.direction,
+        duration_ms: Math.round(performance.now() - shown.shownAt),
+      },
+    });
+    rememberLastRating({ wordId: card.id, reviewId: result.review.id, word: card.word, rating });
+    const next = fromNow(scheduleOf({ ...result.word, direction: card.direction }).due_at);
+    say(`“${card.word}”: ${RATING_LABELS[rating]}. Next review ${next}.`);
+    await load();
+  });
+}
+
+/** Take back the last rating given here: the card's schedule is as it was, and it shows. */
+async function undo() {
+  const last = lastRating;
+  if (!last) return;
+  await withCardBusy(async () => {
+    await api.request(`/words/${last.wordId}/reviews/${last.reviewId}`, { method: "DELETE" });
+    forgetLastRating();
+    say(`Undid “${last.word}”: ${RATING_LABELS[last.rating]}.`);
+    await load();
+  });
+}
+
+/** Set the word on screen aside: none of its cards comes back until it is unsuspended. */
+async function suspend() {
+  if (!study.card) return;
+  await withCardBusy(async ({ card }) => {
+    await api.requestJson(`/words/${card.id}`, { method: "PATCH", json: { suspended: true } });
+    if (lastRating?.wordId === card.id) forgetLastRating();
+    say(`Suspended “${card.word}”. Unsuspend it from its Edit dialog under Words.`);
+    await load();
+  });
+}
+
+function rememberLastRating(rating) {
+  lastRating = rating;
+  $("#undo").hidden = false;
+}
+
+function forgetLastRating() {
+  lastRating = null;
+  $("#undo").hidden = true;
+}
+
 // --- Keys -------------------------------------------------------------------------------
 
 function onKey(event) {
   if (currentView() !== "study" || !currentUser()) return;
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
   if (isTyping(event.target) || document.querySelector("dialog[open]")) return;
+  if (event.key === "u" || event.key === "U") {
+    if (!lastRating) return;
+    event.preventDefault();
+    undo();
+    return;
+  }
   if (!study.card) return;
   if (event.key === " " && event.target instanceof HTMLButtonElement) return; // press it
   if (event.key === " " && !study.revealed) {

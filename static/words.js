@@ -1,6 +1,7 @@
 // Words: the learner's word list (search, order, pages) and the dialogs that add, edit and
-// delete a word.
+// delete a word (the editor also turns a word's reverse card on or off, and suspends it).
 import * as api from "./api.js";
+import { currentUser } from "./router.js";
 import {
   $,
   busy,
@@ -95,7 +96,9 @@ function wordItem(word) {
       h(
         "p",
         { class: "meta muted small" },
-        `Difficulty ${word.difficulty} of 5 · ${dueText(word)}`,
+        [`Difficulty ${word.difficulty} of 5`, dueText(word), word.reverse ? "Both ways" : null]
+          .filter(Boolean)
+          .join(" · "),
       ),
       tagList(word),
       itemActions(word),
@@ -104,6 +107,7 @@ function wordItem(word) {
 }
 
 function dueText(word) {
+  if (word.suspended) return "Suspended";
   if (word.schedule.state === "new") return "New, not studied yet";
   const when = fromNow(word.schedule.due_at);
   return when === "now" ? "Due now" : `Next review ${when}`;
@@ -170,6 +174,7 @@ function openWordDialog(word = null) {
   $("#word-dialog-title").textContent = word ? `Edit “${word.word}”` : "Add a word";
   $("#word-submit").textContent = word ? "Save changes" : "Add word";
   if (word) fillWordForm(form, word);
+  else form.elements.reverse.checked = Boolean(currentUser()?.reverse_cards);
   $("#word-dialog").showModal();
   form.elements.word.focus();
 }
@@ -181,6 +186,8 @@ function fillWordForm(form, word) {
   form.elements.language.value = word.language ?? "";
   form.elements.difficulty.value = String(word.difficulty);
   form.elements.tags.value = word.tags.join(" ");
+  form.elements.reverse.checked = word.reverse;
+  form.elements.suspended.checked = word.suspended;
 }
 
 /** The form as the API's word body. */
@@ -192,6 +199,8 @@ function readWordForm(form) {
     language: form.elements.language.value.trim() || null,
     difficulty: Number(form.elements.difficulty.value),
     tags: parseTags(form.elements.tags.value),
+    reverse: form.elements.reverse.checked,
+    suspended: form.elements.suspended.checked,
   };
 }
 

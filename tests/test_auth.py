@@ -17,7 +17,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from models import Review, User, Word
 
-USER_FIELDS = {"id", "email", "created_at", "desired_retention"}
+USER_FIELDS = {"id", "email", "created_at", "desired_retention", "reverse_cards", "fsrs_parameters"}
 BAD_LOGIN = {"detail": "Incorrect email or password"}
 
 

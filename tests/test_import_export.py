@@ -9,7 +9,7 @@ import pytest
 from conftest import Auth, assert_401, make_word
 
 import vocab
-from models import Word
+from models import Card, Word
 
 EXPORT_HEADER = "word,definition,example,language,difficulty,tags"
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -131,7 +131,8 @@ async def test_import_csv_with_header_in_any_column_order(client, auth):
         word("Haus", "house", language="de", difficulty=2, tags=["noun", "a1"]),
         word("run", "to run, to flee", language="en", difficulty=5, tags=["verb"]),
     ]
-    assert {w.state for w in await Word.filter(user_id=auth.id)} == {"new"}
+    cards = await Card.filter(user_id=auth.id).values_list("word__word", "direction", "state")
+    assert sorted(cards) == [("Haus", "forward", "new"), ("run", "forward", "new")]
 
 
 async def test_import_csv_without_header_uses_export_order(client, auth):
@@ -363,13 +364,10 @@ async def test_import_skips_a_word_added_meanwhile_by_another_request(client, au
 
     async def create_many_after_a_concurrent_insert(user, words):
         # Another request adds "Katze" after this import checked for duplicates.
-        await Word.create(
-            user_id=auth.id,
-            word="Katze",
-            word_key="katze",
-            definition="first",
-            due_at=vocab.utcnow(),
+        katze = await Word.create(
+            user_id=auth.id, word="Katze", word_key="katze", definition="first"
         )
+        await Card.bulk_create(vocab.new_cards(katze))
         await vocab.add_to_word_count(user, 1)
         return await create_many(user, words)
 

@@ -6,14 +6,15 @@ import pytest
 from conftest import WORD_NOT_FOUND, make_review, make_word, ts
 from tortoise import timezone
 
-from models import Word
+from models import Card, Word
 
 WORD_FIELDS = {
     "id", "word", "definition", "example", "language", "difficulty", "tags",
-    "created_at", "updated_at", "schedule",
+    "created_at", "updated_at", "reverse", "suspended", "schedule", "reverse_schedule",
 }  # fmt: skip
 SCHEDULE_FIELDS = {
-    "state", "due_at", "stability", "difficulty", "reps", "lapses", "last_reviewed_at",
+    "state", "due_at", "stability", "difficulty", "retrievability", "reps", "lapses",
+    "last_reviewed_at",
 }  # fmt: skip
 DUPLICATE = {"detail": "You already have this word in this language"}
 SORTS = ["created_at", "-created_at", "word", "-word", "due_at"]
@@ -285,8 +286,10 @@ async def test_list_words_sorted(client, auth, sort, expected):
 
 
 async def postpone(word_id: int, days: float) -> None:
-    """Move a word's due date, as a review would, without going through /reviews."""
-    await Word.filter(id=word_id).update(due_at=timezone.now() + timedelta(days=days))
+    """Move a word's due date (its forward card's), as a review would, without going through
+    /reviews."""
+    due_at = timezone.now() + timedelta(days=days)
+    await Card.filter(word_id=word_id, direction="forward").update(state="review", due_at=due_at)
 
 
 async def test_list_words_sorted_by_due_at(client, auth):
