@@ -21,6 +21,7 @@ import re
 import secrets
 import sys
 import time
+import unicodedata
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -67,6 +68,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -78,6 +80,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -451,6 +454,8 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 class UserCreate(BaseModel):
     """Registration: an email and a password of 8–128 characters."""
 
+    model_config = ConfigDict(strict=True)
+
     email: Email
     password: Password
 
@@ -466,6 +471,8 @@ class TokenPair(BaseModel):
 
 class RefreshRequest(BaseModel):
     """A refresh token, to renew (`/auth/refresh`) or end (`/auth/logout`) a login."""
+
+    model_config = ConfigDict(strict=True)
 
     refresh_token: Annotated[str, StringConstraints(max_length=4096)]
 
@@ -703,7 +710,7 @@ async def logout(body: RefreshRequest) -> None:
 class UserUpdate(BaseModel):
     """A password change (needs `current_password`) and/or a new desired retention."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     password: Password | None = None
     current_password: Annotated[str, StringConstraints(max_length=128)] | None = None
@@ -757,44 +764,216 @@ async def delete_me(user: CurrentUser) -> None:
 
 
 # --- Words ---
-# A word is stored with its schedule in one row. Two columns hold normal forms: `word_key` (the
-# duplicate rule and `sort=word`) and `tags` (one padded string, so a tag filter is one LIKE on
-# every database); the codecs below are the only code that knows those formats.
+# A word is stored with its schedule in one row. Its text is stored in Unicode NFC, trimmed,
+# without control characters (tab and newline aside, in definitions and examples), and beside it
+# live normal forms that the same rules make on every database: `word_key` (the duplicate rule),
+# `word_fold` and `definition_fold` (search and `sort=word`), `tags` and `tags_key` (one padded
+# string each, so a tag filter is one LIKE). The codecs below are the only code that knows those
+# formats.
+
+
+def code_points(*ranges: tuple[int, int]) -> str:
+    """The characters of some inclusive code point ranges, as one string."""
+    return "".join(chr(c) for first, last in ranges for c in range(first, last + 1))
+
+
+#: Unicode's White_Space characters (Python's `str.strip` also removes U+001C–U+001F, which are
+#: control characters here, not spaces).
+WHITESPACE = code_points(
+    (0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
+    (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000),
+)  # fmt: skip
+#: What trimming removes at either end of a text: whitespace, and the invisible format
+#: characters zero-width space, ZWNJ, ZWJ, word joiner and byte order mark.
+TRIMMED = WHITESPACE + "\u200b\u200c\u200d\u2060\ufeff"
+#: Unicode category Cc.
+CONTROL = code_points((0x00, 0x1F), (0x7F, 0x9F))
+#: Bidirectional overrides and isolates: they reorder the text around them on screen.
+BIDI_CONTROLS = code_points((0x202A, 0x202E), (0x2066, 0x2069))
+#: Invisible characters a word or tag may not hold inside (ZWNJ and ZWJ may: Persian and Indic
+#: scripts need them).
+INVISIBLE_INSIDE = "\u200b\u2060\ufeff"
+#: What each kind of text may not hold once trimmed.
+FORBIDDEN = {
+    "word": CONTROL + BIDI_CONTROLS + INVISIBLE_INSIDE,
+    "tag": CONTROL + BIDI_CONTROLS + INVISIBLE_INSIDE + WHITESPACE,
+    # Tab and line breaks are text here; CR and CRLF are stored as LF.
+    "text": CONTROL.replace("\t", "").replace("\n", "").replace("\r", ""),
+}
+CHARACTER_NAMES = [
+    (CONTROL, "control character"),
+    (BIDI_CONTROLS, "bidirectional control"),
+    (INVISIBLE_INSIDE, "invisible character"),
+    (WHITESPACE, "space"),
+]
+
+
+def char_class(chars: str) -> str:
+    """A regular expression character class body for these characters, as \\u escapes with
+    runs merged (valid in ECMA-262, which OpenAPI names, and in Python)."""
+    points = sorted({ord(c) for c in chars})
+    runs: list[list[int]] = []
+    for point in points:
+        if runs and runs[-1][1] == point - 1:
+            runs[-1][1] = point
+        else:
+            runs.append([point, point])
+    return "".join(
+        f"\\u{first:04x}" if first == last else f"\\u{first:04x}-\\u{last:04x}"
+        for first, last in runs
+    )
+
+
+def text_pattern(kind: str) -> str:
+    """The JSON Schema pattern of a text field: anything trimming removes at either end, and
+    none of the characters this kind of text may not hold in between."""
+    ends = f"[{char_class(TRIMMED)}]*"
+    return f"^{ends}[^{char_class(FORBIDDEN[kind])}]*{ends}$"
+
+
+def trim(text: str) -> str:
+    """Remove whitespace and invisible format characters at both ends."""
+    return text.strip(TRIMMED)
+
+
+def normalize_text(text: str, kind: str, *, max_length: int) -> str:
+    """Stored form of a text: NFC, line breaks as LF (multi-line text), trimmed; 422 when it
+    holds a character its kind may not hold or grows past `max_length` (NFC can lengthen a
+    few characters, such as U+0958, which the length limit of the input cannot know)."""
+    text = unicodedata.normalize("NFC", text)
+    if kind == "text":
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = trim(text)
+    forbidden = FORBIDDEN[kind]
+    for position, char in enumerate(text, start=1):
+        if char in forbidden:
+            what = next(name for chars, name in CHARACTER_NAMES if char in chars)
+            raise PydanticCustomError(
+                "text_character",
+                "{what} U+{code} (character {position}) is not allowed here",
+                {"what": what, "code": f"{ord(char):04X}", "position": position},
+            )
+    if len(text) > max_length:
+        raise PydanticCustomError(
+            "text_too_long",
+            "Text should have at most {max_length} characters once in Unicode NFC",
+            {"max_length": max_length},
+        )
+    return text
+
+
+def normalizer(kind: str, *, max_length: int, required: bool = True) -> Callable[[str], str]:
+    """The validator that stores a text field's value in its normal form (after the length
+    limits, which apply to the text as sent, as the schema says)."""
+
+    def normalize(value: str) -> str:
+        text = normalize_text(value, kind, max_length=max_length)
+        if required and not text:
+            raise PydanticCustomError("text_empty", "Text should not be empty once trimmed")
+        return text
+
+    return normalize
 
 
 def empty_to_none(value: T) -> T | None:
-    """Treat "" like a missing value (for optional text fields)."""
-    return None if isinstance(value, str) and not value.strip() else value
+    """Treat text that trimming empties like a missing value (for optional text fields)."""
+    return None if isinstance(value, str) and not trim(value) else value
 
 
 WordText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    AfterValidator(normalizer("word", max_length=100)),
+    Field(
+        description="1–100 characters, trimmed; no control characters, bidirectional controls "
+        "or invisible characters inside (ZWNJ and ZWJ are fine).",
+        json_schema_extra={"pattern": text_pattern("word")},
+    ),
 ]
 Definition = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NO_NUL)
+    str,
+    StringConstraints(min_length=1, max_length=1000),
+    AfterValidator(normalizer("text", max_length=1000)),
+    Field(
+        description="1–1000 characters, trimmed; tab and line breaks are the only control "
+        "characters allowed.",
+        json_schema_extra={"pattern": text_pattern("text")},
+    ),
 ]
 Example = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=NO_NUL)]
+    Annotated[
+        str,
+        StringConstraints(max_length=1000),
+        AfterValidator(normalizer("text", max_length=1000, required=False)),
+        Field(json_schema_extra={"pattern": text_pattern("text")}),
+    ]
     | None,
     BeforeValidator(empty_to_none),
+    Field(description="Up to 1000 characters, as a definition; empty is null."),
 ]
 LanguageCode = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, max_length=16, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
-    ),
+    str, StringConstraints(max_length=16, pattern=r"^([A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*)?$")
 ]
 Language = Annotated[
     LanguageCode | None,
-    BeforeValidator(empty_to_none),
-    Field(description="A language code such as `en`, `de` or `pt-BR`; null for none."),
+    BeforeValidator(lambda value: None if value == "" else value),
+    Field(description='A language code such as `en`, `de` or `pt-BR`; null (or "") for none.'),
 ]
 Difficulty = Annotated[int, Field(ge=1, le=5, description="The learner's own rating, 1–5.")]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\x00]+$")]
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32),
+    AfterValidator(normalizer("tag", max_length=32)),
+    Field(json_schema_extra={"pattern": text_pattern("tag")}),
+]
 Tags = Annotated[
     list[Tag],
     Field(max_length=20, description="Up to 20 tags of up to 32 characters, without spaces."),
 ]
+#: Combining marks that search ignores: the diacritics of Latin, Greek and Cyrillic (in the
+#: Combining Diacritical Marks blocks), Hebrew points, Arabic harakat and variation selectors.
+#: The marks of Indic scripts, Thai or kana (dakuten) are parts of letters there, and count.
+IGNORED_MARKS = [
+    char
+    for char in code_points(
+        (0x0300, 0x036F), (0x0483, 0x0489), (0x0591, 0x05C7), (0x0610, 0x061A),
+        (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06ED), (0x1AB0, 0x1AFF),
+        (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE00, 0xFE0F), (0xFE20, 0xFE2F),
+        (0xE0100, 0xE01EF),
+    )
+    if unicodedata.category(char) == "Mn"
+]  # fmt: skip
+#: What search drops or replaces once marks are separated: IGNORED_MARKS; invisible characters
+#: (joiners, soft hyphen, direction marks, the Arabic tatweel that only stretches a word); and
+#: letters that Unicode does not decompose but that a search without accents should find from
+#: their base letter.
+INVISIBLE_IN_SEARCH = "\u00ad\u061c\u0640\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
+SEARCH_FOLDS = str.maketrans(
+    dict.fromkeys([*IGNORED_MARKS, *INVISIBLE_IN_SEARCH])
+    | {"ı": "i", "ł": "l", "đ": "d", "ø": "o", "ħ": "h", "æ": "ae", "œ": "oe"}
+)
+#: Room for a word's search key in its sortable column (see `models.Word.word_fold`).
+WORD_FOLD_LENGTH = 600
+
+
+def search_key(text: str) -> str:
+    """Text as search compares it, ignoring case and accents in every script: compatibility
+    decomposition (NFKD: full-width letters, ligatures), case folding (ß is ss, final sigma is
+    sigma), SEARCH_FOLDS applied (accents and invisible characters dropped), and recomposed
+    (NFC: Hangul syllables and kana stay whole)."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    return unicodedata.normalize("NFC", decomposed.translate(SEARCH_FOLDS))
+
+
+def word_key(word: str) -> str:
+    """The duplicate rule's key of a stored (NFC) word: lower-cased, not case-folded, so that
+    Masse and Maße stay two words while Café and café are one."""
+    return word.lower()
+
+
+def tag_key(tag: str) -> str:
+    """A tag as the tag filter compares it: case-folded in every script."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", trim(tag)).casefold())
 
 
 def tags_to_column(tags: list[str]) -> str:
@@ -802,14 +981,19 @@ def tags_to_column(tags: list[str]) -> str:
     return " " + " ".join(dict.fromkeys(tags)) + " "
 
 
+def tags_key_to_column(tags: list[str]) -> str:
+    """The tags' filter keys as stored, in the same padded format."""
+    return tags_to_column([tag_key(tag) for tag in tags])
+
+
 def tags_from_column(stored: str) -> list[str]:
-    """Stored tags as a list."""
-    return stored.split()
+    """Stored tags as a list (split on spaces only: a tag never holds one)."""
+    return [tag for tag in stored.split(" ") if tag]
 
 
 def tag_in_column(tag: str) -> str:
-    """What the tags column contains when it holds this tag."""
-    return f" {tag} "
+    """What the tags key column contains when it holds this tag, in any case."""
+    return f" {tag_key(tag)} "
 
 
 def language_to_column(code: str | None) -> str:
@@ -837,7 +1021,7 @@ def language_from_column(stored: str) -> str | None:
 class WordCreate(BaseModel):
     """A new word."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     word: WordText
     definition: Definition
@@ -850,7 +1034,7 @@ class WordCreate(BaseModel):
 class WordUpdate(BaseModel):
     """A partial update of a word; the schedule is not writable."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     word: WordText | None = None
     definition: Definition | None = None
@@ -958,8 +1142,8 @@ class WordSort(StrEnum):
 WORD_ORDER = {
     WordSort.NEWEST: ("-created_at", "-id"),
     WordSort.OLDEST: ("created_at", "id"),
-    WordSort.WORD: ("word_key", "id"),
-    WordSort.WORD_DESC: ("-word_key", "-id"),
+    WordSort.WORD: ("word_fold", "id"),
+    WordSort.WORD_DESC: ("-word_fold", "-id"),
     WordSort.DUE: ("due_at", "id"),
 }
 
@@ -970,11 +1154,22 @@ class WordQuery(BaseModel):
     limit: int = Field(50, ge=1, le=100)
     offset: int = Field(0, ge=0, le=MAX_ID)
     q: str | None = Field(
-        None, max_length=100, pattern=NO_NUL, description="Case-insensitive, in word or definition."
+        None,
+        max_length=100,
+        pattern=NO_NUL,
+        description="Words whose word or definition contains this, ignoring case and accents "
+        "in every script (`ubung` finds Übung, `strasse` Straße).",
     )
     difficulty: int | None = Field(None, ge=1, le=5)
-    tag: str | None = Field(None, max_length=32, pattern=NO_NUL, description="Case-insensitive.")
-    language: str | None = Field(None, max_length=16, pattern=NO_NUL)
+    tag: str | None = Field(
+        None, max_length=32, pattern=NO_NUL, description="Words with this tag, in any case."
+    )
+    language: str | None = Field(
+        None,
+        max_length=16,
+        pattern=NO_NUL,
+        description='Words in this language, in any case; "" for words without one.',
+    )
     due: bool | None = Field(
         None, description="true: only words due now; false: only those not due."
     )
@@ -983,14 +1178,15 @@ class WordQuery(BaseModel):
     def filters(self) -> list[Q]:
         """The query's filters as ORM conditions (none when it has no filter)."""
         filters: list[Q] = []
-        if self.q:
-            filters.append(Q(word__icontains=self.q) | Q(definition__icontains=self.q))
+        key = search_key(trim(self.q or ""))
+        if key:
+            filters.append(Q(word_fold__contains=key) | Q(definition_fold__contains=key))
         if self.difficulty is not None:
             filters.append(Q(difficulty=self.difficulty))
         if self.tag:
-            filters.append(Q(tags__icontains=tag_in_column(self.tag)))
+            filters.append(Q(tags_key__contains=tag_in_column(self.tag)))
         if self.language is not None:
-            filters.append(Q(language__iexact=self.language))
+            filters.append(Q(language=language_to_column(self.language.strip())))
         if self.due is not None:
             filters.append(Q(due_at__lte=utcnow()) if self.due else Q(due_at__gt=utcnow()))
         return filters
@@ -1017,13 +1213,18 @@ async def get_word_or_404(word_id: int, user: User, *, for_update: bool = False)
 
 
 def word_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Map validated word input to model columns (normal forms for the unique key and tags)."""
+    """Map validated (normalised) word input to model columns, with the normal forms that
+    duplicates, search, sorting and the tag filter compare."""
     fields = dict(data)
     if "word" in fields:
-        fields["word_key"] = fields["word"].casefold()
+        fields["word_key"] = word_key(fields["word"])
+        fields["word_fold"] = search_key(fields["word"])[:WORD_FOLD_LENGTH]
+    if "definition" in fields:
+        fields["definition_fold"] = search_key(fields["definition"])
     if "language" in fields:
         fields["language"] = language_to_column(fields["language"])
     if "tags" in fields:
+        fields["tags_key"] = tags_key_to_column(fields["tags"])
         fields["tags"] = tags_to_column(fields["tags"])
     return fields
 
@@ -1115,9 +1316,11 @@ else:
 class ReviewCreate(BaseModel):
     """A review: how well the word was recalled, and optionally how long it took."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a number is a JSON number (no "4" or true); the rating is matched by its value
+    # (FastAPI validates parsed JSON, where strict mode would want an enum instance).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    rating: Rating
+    rating: Annotated[Rating, Field(strict=False)]
     duration_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
 
 
@@ -1577,12 +1780,13 @@ def parse_row(table: Table, cells: list[str]) -> WordCreate | str:
     fields: dict[str, Any] = {
         name: html_to_text(cell) if table.html else cell
         for name, cell in zip(columns, cells, strict=False)
-        if name and cell.strip()
+        if name and trim(cell)
     }
     if "tags" in fields:
         fields["tags"] = fields["tags"].split()
     try:
-        return WordCreate.model_validate(fields)
+        # Not strict: every cell is text, and "3" is a difficulty here.
+        return WordCreate.model_validate(fields, strict=False)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
