@@ -24,7 +24,7 @@ import time
 import unicodedata
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -1587,6 +1587,9 @@ async def read_stats(user: CurrentUser) -> StatsOut:
 # --- Import and export ---
 # Export streams CSV; import takes CSV or TSV (an export, or Anki's plain-text notes export),
 # creates the valid rows, skips the words the user has, and reports the rest by line number.
+# An import never stalls other requests: the file is parsed and checked on a worker thread, and
+# its words go in by chunks, each a short transaction of its own (a long one would hold SQLite's
+# only connection, and every request waits for that).
 
 EXPORT_COLUMNS = ("word", "definition", "example", "language", "difficulty", "tags")
 #: Imports carry files; everything else is JSON and capped by MAX_BODY_BYTES.
@@ -1600,6 +1603,20 @@ ANKI_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "p
 ANKI_COLUMNS = {"tags": "tags", "deck": "", "notetype": "", "guid": ""}
 #: An import reports at most this many bad rows.
 MAX_IMPORT_ERRORS = 1000
+#: Words inserted per transaction (and read per query when looking for duplicates).
+IMPORT_CHUNK = 200
+#: What a spreadsheet takes for the start of a formula (OWASP's list): export writes such a
+#: cell with a leading ', which import removes again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: The csv module refuses fields over 128 KiB by default, which made a whole file unreadable;
+#: a field as long as the file may be is now read, and the row reports the field as too long.
+csv.field_size_limit(IMPORT_MAX_BYTES + 1)
+UNCLOSED_QUOTE = (
+    "A quoted field starts on this line and is never closed (or is closed inside a field); "
+    "the lines after it are read as rows of their own"
+)
+#: What separates the tags of a tags cell: any whitespace (a tag holds none).
+TAG_SEPARATOR = re.compile(f"[{char_class(WHITESPACE)}]+")
 HTML_TAG = re.compile(r"<[^>]*>")
 HTML_BREAK = re.compile(r"<br\s*/?>|</div>|</p>", re.IGNORECASE)
 #: The 422 for an upload that is not text in a table, as FastAPI's error list like every 422.
@@ -1612,6 +1629,10 @@ UNREADABLE_FILE = HTTPException(
             "msg": "The file is not readable UTF-8 CSV or TSV",
         }
     ],
+)
+TOO_MANY_FILES = HTTPException(
+    422,
+    detail=[{"type": "value_error", "loc": ["body", "file"], "msg": "Send exactly one file"}],
 )
 
 
@@ -1672,8 +1693,25 @@ class Table:
     """An import file, parsed: column names, data rows with their line numbers, HTML or not."""
 
     columns: list[str]
-    rows: list[tuple[int, list[str]]]
+    #: (line, cells), or (line, the reason it is not a row).
+    rows: list[tuple[int, tuple[str, ...] | str]]
     html: bool = False
+
+
+def looks_like_formula(cell: str) -> bool:
+    """Whether export writes this cell with a leading ' (quotes at its start included, so that
+    import, which removes exactly one, gives back a cell that really began with ')."""
+    return cell.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def cell_to_export(cell: str) -> str:
+    """A cell as export writes it: shown as text, never run as a formula, by spreadsheets."""
+    return "'" + cell if looks_like_formula(cell) else cell
+
+
+def cell_from_import(cell: str) -> str:
+    """A cell without the ' that export adds (and only that one)."""
+    return cell[1:] if cell.startswith("'") and looks_like_formula(cell[1:]) else cell
 
 
 def export_rows(words: list[dict[str, Any]]) -> str:
@@ -1683,13 +1721,12 @@ def export_rows(words: list[dict[str, Any]]) -> str:
     for w in words:
         tags = " ".join(tags_from_column(w["tags"]))
         language = language_from_column(w["language"]) or ""
-        writer.writerow(
-            [w["word"], w["definition"], w["example"] or "", language, w["difficulty"], tags]
-        )
+        cells = [w["word"], w["definition"], w["example"] or "", language, str(w["difficulty"])]
+        writer.writerow([cell_to_export(cell) for cell in [*cells, tags]])
     return buffer.getvalue()
 
 
-def column_names(cells: list[str]) -> list[str] | None:
+def column_names(cells: Sequence[str]) -> list[str] | None:
     """The columns a header row names (unknown ones as ""), or None when the row is data."""
     names = [COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in cells]
     if {"word", "definition"} <= set(names):
@@ -1721,26 +1758,65 @@ def sniff_separator(sample: str) -> str:
         return ","
 
 
-def data_rows(body: str, separator: str, first_line: int) -> Iterator[tuple[int, list[str]]]:
-    """The rows of a CSV body that hold anything, each with the file line it starts on."""
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=separator)
-    line = first_line
-    for cells in reader:
-        if any(cell.strip() for cell in cells):
-            yield line, cells
-        line = first_line + reader.line_num
+def badly_quoted(record: list[str], separator: str, *, at_end: bool) -> bool:
+    """Whether a record's lines hold a quoted field that is never closed, or closed in the
+    middle of a field: the lenient reader would have swallowed the lines after the quote
+    into one field. Records of one line keep the lenient reading (`5" screen` is text) unless
+    they run to the end of the file with the quote still open."""
+    try:
+        for _ in csv.reader(record, delimiter=separator, strict=True):
+            pass
+    except csv.Error as exc:
+        return len(record) > 1 or (at_end and "unexpected end of data" in str(exc))
+    return False
+
+
+def data_rows(
+    lines: list[str], separator: str, first_line: int
+) -> Iterator[tuple[int, tuple[str, ...] | str]]:
+    """The rows of a CSV body (its lines, as the csv module splits them) that hold anything,
+    each with the file line it starts on. A badly quoted field is reported at its line (as a
+    string) and reading goes on from the line after it; after MAX_IMPORT_ERRORS of those, the
+    rest is read leniently (each would cost a new reader)."""
+    start, restarts = 0, 0
+    while start < len(lines):
+        reader = csv.reader(
+            (lines[i] for i in range(start, len(lines))), delimiter=separator
+        )  # no copy of the remaining lines on each restart
+        line, restart = start, None
+        for cells in reader:
+            end = start + reader.line_num
+            if (
+                restarts < MAX_IMPORT_ERRORS
+                and (end - line > 1 or end == len(lines))
+                and badly_quoted(lines[line:end], separator, at_end=end == len(lines))
+            ):
+                yield first_line + line, UNCLOSED_QUOTE
+                restart, restarts = line + 1, restarts + 1
+                break
+            if any(cell.strip() for cell in cells):
+                # A tuple of strings: the collector stops tracking it, so a large file's rows
+                # do not make every later collection longer while the import runs.
+                yield first_line + line, tuple(cells)
+            line = end
+        if restart is None:
+            return
+        start = restart
 
 
 def read_table(text: str) -> Table:
     """Parse an import file: Anki's header lines, then the rows, the first of which may name
     the columns (without any, the columns are in export order)."""
-    lines = text.splitlines(keepends=True)
+    # Lines as the csv module sees them (\n, \r or \r\n), so that line numbers agree.
+    lines = io.StringIO(text, newline="").readlines()
     header = read_anki_header(lines)
-    body = "".join(lines[header.lines :])
-    separator = header.separator or sniff_separator(body[: 64 * 1024])
+    body = lines[header.lines :]
+    # The csv module's sniffer takes time quadratic in its sample when quotes abound (64 KiB
+    # of them took 20 s): a few KiB, the first lines, are enough to tell the separator.
+    separator = header.separator or sniff_separator("".join(body[:50])[:4096])
     columns = header.column_names(separator)
     rows = list(data_rows(body, separator, first_line=header.lines + 1))
-    if columns is None and rows:
+    if columns is None and rows and isinstance(rows[0][1], tuple):
         columns = column_names(rows[0][1])
         if columns is not None:  # a header row, not data
             rows = rows[1:]
@@ -1772,18 +1848,19 @@ def html_to_text(value: str) -> str:
     return html.unescape(HTML_TAG.sub("", HTML_BREAK.sub("\n", value)))
 
 
-def parse_row(table: Table, cells: list[str]) -> WordCreate | str:
+def parse_row(table: Table, cells: Sequence[str]) -> WordCreate | str:
     """One data row as a validated new word, or the reason it is not one."""
     columns = table.columns
     if len(cells) > len(columns):
         return f"{len(cells)} fields, but the file has {len(columns)} columns"
+    cells = [cell_from_import(cell) for cell in cells]
     fields: dict[str, Any] = {
         name: html_to_text(cell) if table.html else cell
         for name, cell in zip(columns, cells, strict=False)
         if name and trim(cell)
     }
     if "tags" in fields:
-        fields["tags"] = fields["tags"].split()
+        fields["tags"] = [tag for tag in TAG_SEPARATOR.split(fields["tags"]) if trim(tag)]
     try:
         # Not strict: every cell is text, and "3" is a difficulty here.
         return WordCreate.model_validate(fields, strict=False)
@@ -1802,14 +1879,36 @@ class ImportPlan:
     errors: list[ImportProblem] = field(default_factory=list)
 
 
-async def plan_import(table: Table, user: User) -> ImportPlan:
-    """Sort a file's rows into new words, duplicates (of stored words or earlier rows) and
-    errors."""
-    existing = set(await Word.filter(user_id=user.id).values_list("word_key", "language"))
+async def stored_keys(user: User) -> set[tuple[str, str]]:
+    """The duplicate keys (word key, language) of the user's words, read in chunks so that a
+    large vocabulary does not hold the event loop."""
+    keys: set[tuple[str, str]] = set()
+    last_id = 0
+    while True:
+        page = (
+            await Word.filter(user_id=user.id, id__gt=last_id)
+            .order_by("id")
+            .limit(10 * IMPORT_CHUNK)
+            .values_list("id", "word_key", "language")
+        )
+        if not page:
+            return keys
+        keys.update((key, language) for _, key, language in page)
+        last_id = page[-1][0]
+
+
+def plan_import(
+    table: Table,
+    rows: list[tuple[int, tuple[str, ...] | str]],
+    existing: set[tuple[str, str]],
+    user_id: int,
+) -> ImportPlan:
+    """Sort some rows of a file into new words, duplicates (of stored words or earlier rows,
+    which join `existing`) and errors. CPU work only: it runs on a worker thread."""
     now = utcnow()
     plan = ImportPlan()
-    for line, cells in table.rows:
-        parsed = parse_row(table, cells)
+    for line, cells in rows:
+        parsed = parse_row(table, cells) if isinstance(cells, tuple) else cells
         if isinstance(parsed, str):
             plan.errors.append(ImportProblem(line=line, detail=parsed))
             continue
@@ -1819,16 +1918,17 @@ async def plan_import(table: Table, user: User) -> ImportPlan:
             plan.skipped += 1
             continue
         existing.add(key)
-        plan.words.append(Word(user_id=user.id, due_at=now, **fields))
+        plan.words.append(Word(user_id=user_id, due_at=now, **fields))
     return plan
 
 
 async def create_many(user: User, words: list[Word]) -> int:
-    """Insert the user's words in one transaction; returns how many were new. If a concurrent
-    request added one of them meanwhile, fall back to row by row and skip the duplicates."""
+    """Insert some of the user's words in one transaction; returns how many were new. If a
+    concurrent request added one of them meanwhile, fall back to row by row and skip the
+    duplicates."""
     try:
         async with in_transaction():
-            await Word.bulk_create(words, batch_size=500)
+            await Word.bulk_create(words, batch_size=IMPORT_CHUNK)
             await add_to_word_count(user, len(words))
         return len(words)
     except IntegrityError:
@@ -1865,10 +1965,12 @@ transfer_router = APIRouter(
     },
 )
 async def export_words(user: CurrentUser) -> StreamingResponse:
-    """Download all the user's words as CSV (tags space-separated)."""
+    """Download all the user's words as CSV (tags space-separated), starting with a UTF-8 byte
+    order mark; a cell that a spreadsheet would run as a formula starts with a '."""
 
     async def csv_chunks() -> AsyncIterator[str]:
-        yield ",".join(EXPORT_COLUMNS) + "\n"
+        # A byte order mark first, so that spreadsheet programs read the file as UTF-8.
+        yield "\ufeff" + ",".join(EXPORT_COLUMNS) + "\n"
         last_id = 0
         while True:  # pages by id, so memory stays flat however many words there are
             page = (
@@ -1890,15 +1992,26 @@ async def export_words(user: CurrentUser) -> StreamingResponse:
 
 
 @transfer_router.post("/import", responses=error_responses(413))
-async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
+async def import_words(file: UploadFile, user: CurrentUser, request: Request) -> ImportResult:
     """Add words from a CSV or TSV file (an export, or an Anki notes export as plain text)."""
+    if len((await request.form()).getlist("file")) > 1:  # the form FastAPI has parsed already
+        raise TOO_MANY_FILES
     data = await file.read(IMPORT_MAX_BYTES + 1)
     if len(data) > IMPORT_MAX_BYTES:
         raise HTTPException(413, detail=f"File is larger than {IMPORT_MAX_BYTES} bytes")
-    plan = await plan_import(parse_upload(data), user)
-    created = await create_many(user, plan.words)
-    skipped = plan.skipped + len(plan.words) - created
-    return ImportResult(created=created, skipped=skipped, errors=plan.errors[:MAX_IMPORT_ERRORS])
+    existing = await stored_keys(user)
+    table = await asyncio.to_thread(parse_upload, data)
+    result = ImportResult(created=0, skipped=0, errors=[])
+    # A chunk at a time: checked on a thread, then inserted in a transaction of its own; only
+    # one chunk's words are in memory at once.
+    for start in range(0, len(table.rows), IMPORT_CHUNK):
+        rows = table.rows[start : start + IMPORT_CHUNK]
+        plan = await asyncio.to_thread(plan_import, table, rows, existing, user.id)
+        created = await create_many(user, plan.words)
+        result.created += created
+        result.skipped += plan.skipped + len(plan.words) - created
+        result.errors += plan.errors[: MAX_IMPORT_ERRORS - len(result.errors)]
+    return result
 
 
 # --- Operations ---

@@ -32,10 +32,12 @@ async def upload(client, headers, content: str | bytes, *, filename: str = "word
 
 
 async def export(client, headers) -> str:
-    """GET /words/export (asserting 200) and return the CSV text."""
+    """GET /words/export (asserting 200 and a UTF-8 byte order mark) and return the CSV text
+    after the mark."""
     r = await client.get("/words/export", headers=headers)
     assert r.status_code == 200, r.text
-    return r.text
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    return r.text.removeprefix("\ufeff")
 
 
 def by_word(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,8 +96,8 @@ async def test_export_words_is_csv_attachment_with_header(client, auth, other_au
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].split(";")[0] == "text/csv"
     assert r.headers["Content-Disposition"].startswith("attachment")
-    assert r.text.splitlines()[0] == EXPORT_HEADER
-    rows = list(csv.reader(io.StringIO(r.text, newline="")))
+    assert r.content.startswith(b"\xef\xbb\xbf" + EXPORT_HEADER.encode() + b"\n")
+    rows = list(csv.reader(io.StringIO(r.text.removeprefix("\ufeff"), newline="")))
     assert sorted(rows[1:]) == [
         ["Haus", "house, building", 'Das "Haus" ist groß.', "de", "2", "noun a1"],
         ["run", "to move fast", "", "", "3", ""],
