@@ -971,9 +971,15 @@ def word_key(word: str) -> str:
     return word.lower()
 
 
+#: Turkish and Azeri pair İ with i and I with ı, which case folding does not know: the tag
+#: filter takes all four for i, so that ŞEHİR finds şehir and IŞIK finds ışık.
+TURKISH_I = str.maketrans({"İ": "i", "ı": "i"})
+
+
 def tag_key(tag: str) -> str:
     """A tag as the tag filter compares it: case-folded in every script."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", trim(tag)).casefold())
+    text = unicodedata.normalize("NFC", trim(tag)).translate(TURKISH_I)
+    return unicodedata.normalize("NFC", text.casefold())
 
 
 def tags_to_column(tags: list[str]) -> str:

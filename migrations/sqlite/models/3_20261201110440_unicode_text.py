@@ -71,8 +71,11 @@ def search_key(text: str) -> str:
     return unicodedata.normalize("NFC", decomposed.translate(SEARCH_FOLDS))
 
 
+TURKISH_I = str.maketrans({"İ": "i", "ı": "i"})
+
+
 def tag_key(tag: str) -> str:
-    trimmed = unicodedata.normalize("NFC", tag.strip(TRIMMED))
+    trimmed = unicodedata.normalize("NFC", tag.strip(TRIMMED)).translate(TURKISH_I)
     return unicodedata.normalize("NFC", trimmed.casefold())
 
 
