@@ -1617,6 +1617,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: The csv module refuses fields over 128 KiB by default, which made a whole file unreadable;
 #: a field as long as the file may be is now read, and the row reports the field as too long.
 csv.field_size_limit(IMPORT_MAX_BYTES + 1)
+#: Imports parse and check their files here, a chunk at a time: one thread per process, so that
+#: however many imports run at once, they take turns and at most one competes with the event
+#: loop for the interpreter.
+import_thread = ThreadPoolExecutor(1, "import")
 UNCLOSED_QUOTE = (
     "A quoted field starts on this line and is never closed (or is closed inside a field); "
     "the lines after it are read as rows of their own"
@@ -1951,6 +1955,26 @@ async def create_many(user: User, words: list[Word]) -> int:
         return created
 
 
+async def in_import_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run an import's CPU work off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(import_thread, function, *args)
+
+
+async def import_table(user: User, table: Table) -> ImportResult:
+    """Import a parsed file a chunk at a time: checked on the import thread, then inserted in a
+    transaction of its own; only one chunk's words are in memory at once."""
+    existing = await stored_keys(user)
+    result = ImportResult(created=0, skipped=0, errors=[])
+    for start in range(0, len(table.rows), IMPORT_CHUNK):
+        rows = table.rows[start : start + IMPORT_CHUNK]
+        plan = await in_import_thread(plan_import, table, rows, existing, user.id)
+        created = await create_many(user, plan.words)
+        result.created += created
+        result.skipped += plan.skipped + len(plan.words) - created
+        result.errors += plan.errors[: MAX_IMPORT_ERRORS - len(result.errors)]
+    return result
+
+
 transfer_router = APIRouter(
     prefix="/words",
     tags=["import and export"],
@@ -2005,19 +2029,8 @@ async def import_words(file: UploadFile, user: CurrentUser, request: Request) ->
     data = await file.read(IMPORT_MAX_BYTES + 1)
     if len(data) > IMPORT_MAX_BYTES:
         raise HTTPException(413, detail=f"File is larger than {IMPORT_MAX_BYTES} bytes")
-    existing = await stored_keys(user)
-    table = await asyncio.to_thread(parse_upload, data)
-    result = ImportResult(created=0, skipped=0, errors=[])
-    # A chunk at a time: checked on a thread, then inserted in a transaction of its own; only
-    # one chunk's words are in memory at once.
-    for start in range(0, len(table.rows), IMPORT_CHUNK):
-        rows = table.rows[start : start + IMPORT_CHUNK]
-        plan = await asyncio.to_thread(plan_import, table, rows, existing, user.id)
-        created = await create_many(user, plan.words)
-        result.created += created
-        result.skipped += plan.skipped + len(plan.words) - created
-        result.errors += plan.errors[: MAX_IMPORT_ERRORS - len(result.errors)]
-    return result
+    table = await in_import_thread(parse_upload, data)
+    return await import_table(user, table)
 
 
 # --- Operations ---

@@ -2,6 +2,7 @@
 byte order mark, formula cells written as text, exactly that quote removed on import, long
 fields and unclosed quotes reported per row, one file per request."""
 
+import asyncio
 import csv
 import io
 
@@ -184,3 +185,16 @@ async def test_import_rows_with_control_characters_or_bidi_overrides_are_errors(
 
     assert [e["line"] for e in body["errors"]] == [3, 4]
     assert sorted(w.word for w in await Word.filter(user_id=auth.id)) == ["ok", "tab"]
+
+
+async def test_imports_of_two_users_at_once_both_complete(client, auth, other_auth):
+    rows = "".join(f"word{i},definition {i}\n" for i in range(2 * vocab.IMPORT_CHUNK + 3))
+
+    first, second = await asyncio.gather(
+        upload(client, auth.headers, rows), upload(client, other_auth.headers, rows)
+    )
+
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.json()["created"] == second.json()["created"] == 2 * vocab.IMPORT_CHUNK + 3
+    assert await Word.filter(user_id=auth.id).count() == 2 * vocab.IMPORT_CHUNK + 3
+    assert await Word.filter(user_id=other_auth.id).count() == 2 * vocab.IMPORT_CHUNK + 3
