@@ -831,6 +831,10 @@ def text_pattern(kind: str) -> str:
     return f"^{ends}[^{char_class(FORBIDDEN[kind])}]*{ends}$"
 
 
+#: Finds the first character a kind of text may not hold.
+FORBIDDEN_SEARCH = {kind: re.compile(f"[{char_class(chars)}]") for kind, chars in FORBIDDEN.items()}
+
+
 def trim(text: str) -> str:
     """Remove whitespace and invisible format characters at both ends."""
     return text.strip(TRIMMED)
@@ -844,15 +848,15 @@ def normalize_text(text: str, kind: str, *, max_length: int) -> str:
     if kind == "text":
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = trim(text)
-    forbidden = FORBIDDEN[kind]
-    for position, char in enumerate(text, start=1):
-        if char in forbidden:
-            what = next(name for chars, name in CHARACTER_NAMES if char in chars)
-            raise PydanticCustomError(
-                "text_character",
-                "{what} U+{code} (character {position}) is not allowed here",
-                {"what": what, "code": f"{ord(char):04X}", "position": position},
-            )
+    found = FORBIDDEN_SEARCH[kind].search(text)
+    if found:
+        char = found.group()
+        what = next(name for chars, name in CHARACTER_NAMES if char in chars)
+        raise PydanticCustomError(
+            "text_character",
+            "{what} U+{code} (character {position}) is not allowed here",
+            {"what": what, "code": f"{ord(char):04X}", "position": found.start() + 1},
+        )
     if len(text) > max_length:
         raise PydanticCustomError(
             "text_too_long",
