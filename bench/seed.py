@@ -100,7 +100,7 @@ def make_word(rng: random.Random, taken: set[tuple[str, str]], language: str) ->
             text = text.capitalize()
         if rng.random() < 0.03:
             text += " " + "".join(rng.choice(SYLLABLES) for _ in range(2))  # a phrase
-        key = (text.casefold(), language)
+        key = (vocab.word_key(text), language)
         if key not in taken:
             taken.add(key)
             return text

@@ -107,7 +107,7 @@ function fieldMessage(item) {
   let msg = item.msg || "is not valid";
   if (field === "language" && item.type === "string_pattern_mismatch") {
     msg = "use a code such as en, de or pt-BR";
-  } else if (field === "tags" && item.type === "string_pattern_mismatch") {
+  } else if (field === "tags" && item.type === "text_character" && /^space /.test(msg)) {
     msg = "a tag cannot contain spaces";
   }
   msg = msg.replace(/^Value error, /, "");

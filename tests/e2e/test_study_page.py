@@ -252,7 +252,9 @@ def test_learner_journey(page: Page, server, email: str) -> None:
         page.get_by_role("button", name="Download CSV").click()
     download = download_info.value
     assert download.suggested_filename == "vocab-words.csv"
-    exported = Path(download.path()).read_text(encoding="utf-8")
+    exported_bytes = Path(download.path()).read_bytes()
+    assert exported_bytes.startswith(b"\xef\xbb\xbf")  # a UTF-8 byte order mark first
+    exported = exported_bytes.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert sorted(r["word"] for r in rows) == ["Fernweh", "Hygge", "Sobremesa"]
     assert {r["word"]: r["tags"] for r in rows}["Fernweh"] == "noun b2"
