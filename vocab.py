@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     #: asyncpg pool size per worker, and how long to wait for the database before answering 503.
     DATABASE_POOL_SIZE: int = Field(default=10, ge=2, le=100)
     DATABASE_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=120)
+    #: The longest a whole request may take before it answers 503 (and rolls back), whatever
+    #: it waits for; a response that has started is never cut. Below uvicorn's graceful
+    #: shutdown timeout, so that a SIGTERM lets every request in flight finish.
+    REQUEST_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=300)
     LOG_FORMAT: Literal["json", "text"] = "json"
 
     @field_validator(
@@ -303,14 +307,15 @@ def utcnow() -> datetime:
     return timezone.now()
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether an error (or what caused it) means the database cannot be reached."""
+def database_unavailable(exc: BaseException) -> BaseException | None:
+    """The error in `exc` (or what caused it) that means the database cannot be reached, if
+    there is one."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, DATABASE_DOWN):
-            return True
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
 async def migrate() -> list[str]:
@@ -340,7 +345,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             applied = await migrate()
             if applied:
                 logger.info("applied migrations: %s", ", ".join(applied))
-        yield
+        try:
+            yield
+        finally:
+            await outage.stop()
 
 
 # --- API conventions ---
@@ -355,6 +363,10 @@ class ErrorOut(BaseModel):
     """An error: what went wrong, for a person to read."""
 
     detail: str
+
+
+#: When a 503 (the database unavailable, a request out of time) says to try again.
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -1879,13 +1891,15 @@ operations_router = APIRouter(tags=["operations"])
 
 
 @operations_router.get("/health", responses={503: {"model": HealthOut}}, response_model=HealthOut)
-async def read_health() -> JSONResponse:
+async def read_health(request: Request) -> JSONResponse:
     """Report whether the API can reach its database."""
     try:
         await connections.get("default").execute_query("SELECT 1")
-    except Exception:
-        logger.warning("health check: database unavailable", exc_info=True)
-        return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+    except Exception as exc:
+        outage.refuse(exc, request.state.request_id)  # logged once per outage
+        return JSONResponse(
+            {"status": "error", "database": "unavailable"}, status_code=503, headers=RETRY_AFTER
+        )
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
@@ -2128,36 +2142,121 @@ def with_head_operations(make_schema: Callable[[], dict[str, Any]]) -> dict[str,
     return schema
 
 
+#: Methods that change nothing, so that their 503 can say so.
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class DatabaseOutage:
+    """Logs an outage of the database once, however many requests it refuses: a warning when a
+    request first finds the database unavailable, and one when it answers again, with how long
+    it was away and how many requests were refused meanwhile. While it lasts, a probe asks the
+    database once a second whether it is back, so the second line comes without traffic too."""
+
+    PROBE_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.refused = 0
+        self.started = 0.0
+        self.probe: asyncio.Task[None] | None = None
+
+    def refuse(self, error: BaseException, request_id: str | None) -> None:
+        """Count a request answered 503 because of the database."""
+        self.refused += 1
+        logger.debug("database unavailable: %r", error, extra={"request_id": request_id})
+        if self.probe is None:
+            self.started = perf_counter()
+            logger.warning("database unavailable (%r); requests answer 503 until it is back", error)
+            self.probe = asyncio.get_running_loop().create_task(self.wait_until_back())
+
+    async def wait_until_back(self) -> None:
+        """Probe the database until it answers, then say so."""
+        while True:
+            await asyncio.sleep(self.PROBE_SECONDS)
+            try:
+                await connections.get("default").execute_query("SELECT 1")
+            except Exception:  # still away (each try bounded by DATABASE_TIMEOUT_SECONDS)
+                continue
+            logger.warning(
+                "database available again after %.1f s (requests refused meanwhile: %d)",
+                perf_counter() - self.started,
+                self.refused,
+            )
+            self.refused, self.probe = 0, None
+            return
+
+    async def stop(self) -> None:
+        """End the probe as the app shuts down (saying so if the database is still away)."""
+        if self.probe is None:
+            return
+        self.probe.cancel()
+        await asyncio.gather(self.probe, return_exceptions=True)
+        logger.warning(
+            "shutting down with the database still unavailable (requests refused: %d)",
+            self.refused,
+        )
+        self.refused, self.probe = 0, None
+
+
+outage = DatabaseOutage()
+
+
 class ErrorMiddleware(HTTPMiddleware):
-    """Turn failures into bare JSON errors: 503 when the database is unreachable, 500
-    otherwise (no traceback or SQL reaches the client). It sits inside CORS, so that a browser
-    can read these too."""
+    """Bound every request by REQUEST_TIMEOUT_SECONDS and turn failures into bare JSON errors:
+    503 when the database is unavailable or the request ran out of time, saying whether the
+    request may have changed anything; 500 otherwise (no traceback or SQL reaches the client).
+    It sits inside CORS, so that a browser can read these too.
+
+    A request cut by the deadline is cancelled where it waits: a transaction it had open rolls
+    back as it would on any error, before the 503 goes out. A response that has started is
+    never cut: the deadline ends there (a long CSV export streams to its end)."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
+        deadline = asyncio.timeout(settings.REQUEST_TIMEOUT_SECONDS)
 
         async def send_tracked(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                if deadline.expired():
+                    # Too late: the deadline's cancellation arrives here, and the 503 goes
+                    # out instead of a response it would cut short.
+                    await asyncio.sleep(0)
+                else:
+                    deadline.reschedule(None)
+                started = True
             await send(message)
 
         try:
-            await self.app(scope, receive, send_tracked)
+            async with deadline:
+                await self.app(scope, receive, send_tracked)
         except Exception as exc:
             if started:  # the response has begun: all we can do is cut it short
                 raise
-            request_id = scope["state"].get("request_id")
-            if database_unavailable(exc):
-                logger.warning("database unavailable: %r", exc, extra={"request_id": request_id})
-                failure = JSONResponse(
-                    {"detail": "The database is unavailable; try again shortly"},
-                    status_code=503,
-                    headers={"Retry-After": "5"},
-                )
-            else:
-                logger.exception("unhandled error", extra={"request_id": request_id})
-                failure = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+            failure = self.failure(scope, exc, timed_out=deadline.expired())
             await failure(scope, receive, send)
+
+    @staticmethod
+    def failure(scope: Scope, exc: Exception, *, timed_out: bool) -> JSONResponse:
+        """The answer to a request that failed with `exc` before its response started."""
+        request_id = scope["state"].get("request_id")
+        if scope["method"] in SAFE_METHODS:
+            outcome = "nothing was changed; try again shortly"
+        else:
+            outcome = "the request may or may not have been applied"
+        if timed_out:
+            logger.warning(
+                "request cut after REQUEST_TIMEOUT_SECONDS (%s s)",
+                settings.REQUEST_TIMEOUT_SECONDS,
+                extra={"request_id": request_id},
+            )
+            detail = f"The request took too long; {outcome}"
+        elif error := database_unavailable(exc):
+            outage.refuse(error, request_id)  # logged once per outage
+            detail = f"The database is unavailable; {outcome}"
+        else:
+            logger.exception("unhandled error", extra={"request_id": request_id})
+            return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+        return JSONResponse({"detail": detail}, status_code=503, headers=RETRY_AFTER)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,197 @@
+"""Every wait is bounded by the setting that claims it: the whole request
+(REQUEST_TIMEOUT_SECONDS). A request out of time, or one that finds the database unavailable,
+answers 503 saying whether it may have changed anything, and an outage is logged once, not per
+request.
+
+These run in this process against the suite's database; tests/test_faults.py makes the same
+faults happen to real processes.
+"""
+
+import asyncio
+import logging
+from time import monotonic
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from conftest import make_word
+from tortoise import connections
+
+import vocab
+from models import User, Word
+
+NOTHING_CHANGED = "nothing was changed; try again shortly"
+MAY_HAVE_APPLIED = "the request may or may not have been applied"
+
+
+@pytest.fixture
+def deadline(monkeypatch: pytest.MonkeyPatch) -> float:
+    """A short REQUEST_TIMEOUT_SECONDS (the app reads it on every request)."""
+    monkeypatch.setattr(vocab.settings, "REQUEST_TIMEOUT_SECONDS", 0.3)
+    return 0.3
+
+
+async def hang(*args, **kwargs):
+    await asyncio.sleep(30)
+
+
+# --- The whole request ---
+
+
+async def test_read_words_past_the_request_deadline_is_503_saying_nothing_changed(
+    client, auth, deadline, monkeypatch
+):
+    monkeypatch.setattr(connections.get("default"), "execute_query", hang)
+    started = monotonic()
+    r = await client.get("/words", headers=auth.headers)
+    assert monotonic() - started < deadline + 1
+    assert r.status_code == 503, r.text
+    assert r.json() == {"detail": f"The request took too long; {NOTHING_CHANGED}"}
+    assert r.headers["Retry-After"] == "5"
+    assert r.headers["X-Request-ID"]
+
+
+async def test_create_word_past_the_request_deadline_is_503_and_rolls_back(
+    client, auth, deadline, monkeypatch
+):
+    counted = vocab.add_to_word_count
+
+    async def count_then_hang(user, change):
+        await counted(user, change)  # the word and its count are written, not yet committed
+        await hang()
+
+    monkeypatch.setattr(vocab, "add_to_word_count", count_then_hang)
+    r = await client.post("/words", headers=auth.headers, json={"word": "w", "definition": "d"})
+    assert r.status_code == 503, r.text
+    assert r.json() == {"detail": f"The request took too long; {MAY_HAVE_APPLIED}"}
+    monkeypatch.undo()
+    assert await Word.all().count() == 0
+    assert (await User.get(id=auth.id)).word_count == 0
+    await make_word(client, auth.headers, word="w")  # the app is whole: it works on
+    assert (await User.get(id=auth.id)).word_count == 1
+
+
+def bare(app):
+    """An ASGI app wrapped in the error middleware alone, with the lifespan state the request
+    context middleware would give it."""
+    middleware = vocab.ErrorMiddleware(app)
+
+    async def with_state(scope, receive, send):
+        scope["state"] = {"request_id": "test"}
+        await middleware(scope, receive, send)
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state), base_url="http://t")
+
+
+async def test_response_started_before_the_deadline_is_never_cut(deadline):
+    async def slow_stream(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"begun, ", "more_body": True})
+        await asyncio.sleep(deadline * 2)
+        await send({"type": "http.response.body", "body": b"and finished"})
+
+    async with bare(slow_stream) as http:
+        r = await http.get("/")
+    assert r.status_code == 200
+    assert r.text == "begun, and finished"
+
+
+async def test_response_due_after_the_deadline_is_503(deadline):
+    async def slow_start(scope, receive, send):
+        await asyncio.sleep(deadline * 2)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"too late"})
+
+    async with bare(slow_start) as http:
+        r = await http.delete("/")
+    assert r.status_code == 503
+    assert r.json() == {"detail": f"The request took too long; {MAY_HAVE_APPLIED}"}
+
+
+# --- The database unavailable: what the 503 says, what the log says ---
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "outcome"),
+    [
+        ("GET", "/words", NOTHING_CHANGED),
+        ("HEAD", "/words", NOTHING_CHANGED),
+        ("POST", "/words", MAY_HAVE_APPLIED),
+        ("PATCH", "/words/1", MAY_HAVE_APPLIED),
+        ("DELETE", "/words/1", MAY_HAVE_APPLIED),
+    ],
+)
+async def test_request_when_database_drops_is_503_saying_whether_it_changed_anything(
+    client, auth, monkeypatch, method, path, outcome
+):
+    async def refused(*args, **kwargs):
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(connections.get("default"), "execute_query", refused)
+    body = {"word": "w", "definition": "d"} if method in ("POST", "PATCH") else None
+    r = await client.request(method, path, headers=auth.headers, json=body)
+    assert r.status_code == 503, r.text
+    if method != "HEAD":
+        assert r.json() == {"detail": f"The database is unavailable; {outcome}"}
+
+
+def outage_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "vocab" and r.levelno == logging.WARNING
+    ]
+
+
+async def test_database_outage_is_logged_once_and_its_end_with_the_refusals(
+    client, auth, monkeypatch, caplog
+):
+    caplog.set_level(logging.DEBUG, logger="vocab")
+    monkeypatch.setattr(vocab.DatabaseOutage, "PROBE_SECONDS", 0.05)
+    database = connections.get("default")
+    answers = database.execute_query
+
+    async def refused(*args, **kwargs):
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(database, "execute_query", refused)
+    statuses = [(await client.get("/words", headers=auth.headers)).status_code for _ in range(4)]
+    statuses.append((await client.get("/health")).status_code)
+    assert statuses == [503] * 5
+    assert outage_warnings(caplog) == [
+        "database unavailable (ConnectionRefusedError('connection refused')); "
+        "requests answer 503 until it is back"
+    ]
+    # Each refusal still has its own line, at DEBUG, with its request id.
+    refusals = [r for r in caplog.records if r.getMessage().startswith("database unavailable:")]
+    assert len(refusals) == 5 and all(r.levelno == logging.DEBUG for r in refusals)
+    assert len({r.request_id for r in refusals}) == 5
+
+    probe = vocab.outage.probe
+    monkeypatch.setattr(database, "execute_query", answers)
+    await asyncio.wait_for(probe, 5)  # the probe finds it back and says so
+    back = outage_warnings(caplog)[1]
+    assert back.startswith("database available again after ")
+    assert back.endswith(" s (requests refused meanwhile: 5)")
+    r = await client.get("/words", headers=auth.headers)
+    assert r.status_code == 200, r.text
+    assert len(outage_warnings(caplog)) == 2
+
+
+async def test_shutdown_during_an_outage_says_the_database_is_still_unavailable(caplog):
+    caplog.set_level(logging.WARNING, logger="vocab")
+    async with LifespanManager(vocab.app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            database = connections.get("default")
+
+            async def refused(*args, **kwargs):
+                raise ConnectionRefusedError("connection refused")
+
+            answers, database.execute_query = database.execute_query, refused
+            try:
+                assert (await http.get("/health")).status_code == 503
+            finally:
+                database.execute_query = answers
+    assert outage_warnings(caplog)[-1] == (
+        "shutting down with the database still unavailable (requests refused: 1)"
+    )
+    assert vocab.outage.probe is None
