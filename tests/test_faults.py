@@ -1,10 +1,11 @@
-"""Faults a deployment meets: the database going away and coming back, and a SIGTERM during
-traffic. Each test runs the app as a real `uvicorn vocab:app` process (settings are read at
-import, so it cannot share this process) and talks to it over HTTP.
+"""Faults a deployment meets: the database stopped and coming back; a SIGTERM during traffic;
+two workers on one SQLite file. Each test runs the app as a real `uvicorn vocab:app` process
+(settings are read at import, so it cannot share this process) and talks to it over HTTP.
 
-The database test starts a throwaway PostgreSQL cluster of its own with Debian's binaries (never
-the machine's shared server), so it needs no TEST_DATABASE_URL. Figures are kept with
-`record_figure` (conftest).
+The PostgreSQL test starts a throwaway cluster of its own with Debian's binaries (never the
+machine's shared server), so it needs no TEST_DATABASE_URL. After each fault the database itself
+is read (not the API) to check that every acknowledged write is there and every transaction is
+whole. Figures are kept with `record_figure` (conftest).
 """
 
 import asyncio
@@ -15,10 +16,12 @@ import os
 import pwd
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic, perf_counter
 from typing import Any
@@ -43,7 +46,7 @@ needs_postgres = pytest.mark.skipif(
 )
 #: DATABASE_TIMEOUT_SECONDS of the apps these tests start; the issue's bound is this + 1 s.
 DATABASE_TIMEOUT = 2.0
-#: Every request must answer within this while the database is down: a 503, never a hang.
+#: Every request must answer within this while the database is down or frozen: a 503, never a hang.
 OUTAGE_DEADLINE_SECONDS = DATABASE_TIMEOUT + 1
 UNAVAILABLE = "The database is unavailable; "
 #: The 503 details: whether the request may have changed anything depends on its method.
@@ -127,7 +130,7 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-# --- What the app answered and logged ---
+# --- Traffic, and what the database holds afterwards ---
 
 
 @dataclass
@@ -140,6 +143,122 @@ class Outcome:
     ended: float
     status: int | None
     body: Any = None
+
+    def overlaps(self, start: float, end: float) -> bool:
+        return self.started < end and self.ended > start
+
+
+@dataclass
+class Traffic:
+    """Learners who create words, review them and read their lists at once, each in a loop,
+    until told to stop; every request's outcome is kept, and what was acknowledged."""
+
+    http: httpx.AsyncClient
+    learners: list[Auth]
+    outcomes: list[Outcome] = field(default_factory=list)
+    #: Ids of the words and reviews the API answered 201 for.
+    words: set[int] = field(default_factory=set)
+    reviews: set[int] = field(default_factory=set)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def request(self, method: str, path: str, learner: Auth, **options: Any) -> Outcome:
+        started = monotonic()
+        try:
+            r = await self.http.request(method, path, headers=learner.headers, **options)
+            status, body = r.status_code, r.json() if r.content else None
+        except httpx.TransportError as exc:
+            status, body = None, repr(exc)
+        outcome = Outcome(method, path, started, monotonic(), status, body)
+        self.outcomes.append(outcome)
+        return outcome
+
+    async def learn(self, learner: Auth, rounds: int | None = None) -> None:
+        """One learner's loop: a new word, a review of one of theirs, a page of the list."""
+        own: list[int] = []
+        n = 0
+        while not self.stopping.is_set() and (rounds is None or n < rounds):
+            n += 1
+            word = {"word": f"{learner.email.split('@')[0]}-{n}", "definition": "a test word"}
+            created = await self.request("POST", "/words", learner, json=word)
+            if created.status == 201:
+                own.append(created.body["id"])
+                self.words.add(created.body["id"])
+            if own:
+                reviewed = await self.request(
+                    "POST", f"/words/{own[n % len(own)]}/reviews", learner, json={"rating": "good"}
+                )
+                if reviewed.status == 201:
+                    self.reviews.add(reviewed.body["review"]["id"])
+            await self.request("GET", "/words", learner, params={"limit": 5})
+
+    async def run(self, *, until: asyncio.Event | None = None, rounds: int | None = None) -> None:
+        """Every learner's loop at once, until `until` is set (each loop then finishes the
+        round it is in) or for a number of rounds."""
+
+        async def stop_when_told() -> None:
+            if until is not None:
+                await until.wait()
+                self.stopping.set()
+
+        loops = (self.learn(learner, rounds) for learner in self.learners)
+        stopper = asyncio.create_task(stop_when_told())
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            stopper.cancel()
+
+    def statuses(self) -> Counter[int | None]:
+        return Counter(o.status for o in self.outcomes)
+
+
+async def sign_up(http: httpx.AsyncClient, count: int) -> list[Auth]:
+    return [await Auth(http, email=f"learner{n}@example.com").setup() for n in range(count)]
+
+
+@dataclass
+class Stored:
+    """What the database holds after a fault, read from it directly."""
+
+    words: dict[int, tuple[str, int, int]]  # id: (word, reps, user id)
+    reviews: dict[int, int]  # id: word id
+    word_counts: dict[int, int]  # user id: users.word_count
+
+    def assert_consistent(self, traffic: Traffic) -> None:
+        """Every acknowledged word and review is stored, and every write was all or nothing:
+        each word's review count matches its reviews, each user's word count their words."""
+        assert traffic.words <= self.words.keys(), traffic.words - self.words.keys()
+        assert traffic.reviews <= self.reviews.keys(), traffic.reviews - self.reviews.keys()
+        reviews_per_word = Counter(self.reviews.values())
+        assert {i: w[1] for i, w in self.words.items()} == {
+            i: reviews_per_word[i] for i in self.words
+        }
+        words_per_user = Counter(w[2] for w in self.words.values())
+        assert self.word_counts == {u: words_per_user[u] for u in self.word_counts}
+
+    def unacknowledged(self, traffic: Traffic) -> tuple[int, int]:
+        """Words and reviews that are stored although the client never saw a 201 for them
+        (answered 503, or cut off): what a retry without an idempotency key would duplicate."""
+        return len(self.words.keys() - traffic.words), len(self.reviews.keys() - traffic.reviews)
+
+
+WORDS_SQL = "SELECT id, word, reps, user_id FROM words"
+REVIEWS_SQL = "SELECT id, word_id FROM reviews"
+USERS_SQL = "SELECT id, word_count FROM users"
+
+
+def stored_in_sqlite(path: Path) -> Stored:
+    connection = sqlite3.connect(path)
+    try:
+        words = connection.execute(WORDS_SQL).fetchall()
+        reviews = connection.execute(REVIEWS_SQL).fetchall()
+        users = connection.execute(USERS_SQL).fetchall()
+    finally:
+        connection.close()
+    return Stored(
+        {i: (w, reps, user) for i, w, reps, user in words},
+        dict(reviews),
+        dict(users),
+    )
 
 
 def warnings_of(server: Server) -> list[str]:
@@ -249,6 +368,49 @@ async def test_api_while_database_is_down_answers_503_and_recovers(cluster, tmp_
         "database outage: warnings logged (per outage: start, end)", len(warnings_of(app))
     )
     assert "unhandled error" not in app.log_text()  # no 500 on the way
+
+
+# --- Two workers on one SQLite file ---
+
+WORKER_LEARNERS = 6
+WORKER_ROUNDS = 15
+
+
+async def test_two_sqlite_workers_under_mixed_load_answer_no_5xx(tmp_path):
+    """`uvicorn --workers 2` on a new SQLite file: both migrate at start (one waits for the
+    other), then creates, reviews and reads from several learners at once all succeed, and
+    the file holds exactly what was acknowledged."""
+    path = tmp_path / "vocab.sqlite3"
+    with uvicorn_process(tmp_path, "--workers", "2", DATABASE_URL=f"sqlite://{path}") as app:
+        await wait_for_log(app, "Application startup complete", 2, seconds=60)
+        # Every request on a new connection, so that both workers take their share.
+        limits = httpx.Limits(max_connections=WORKER_LEARNERS * 2, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=app.url, timeout=60, limits=limits) as http:
+            traffic = Traffic(http, await sign_up(http, WORKER_LEARNERS))
+            started = perf_counter()
+            await traffic.run(rounds=WORKER_ROUNDS)
+            took = perf_counter() - started
+    stored = await asyncio.to_thread(stored_in_sqlite, path)
+    workers = Counter(
+        entry["pid"]
+        for line in app.log_text().splitlines()
+        if line.startswith("{") and (entry := json.loads(line)).get("logger") == "vocab.access"
+    )
+    statuses = traffic.statuses()
+    record_figure(
+        "two SQLite workers: requests (creates, reviews, reads) / 5xx",
+        f"{len(traffic.outcomes)} / {sum(n for s, n in statuses.items() if s and s >= 500)}",
+    )
+    record_figure("two SQLite workers: load took", f"{took:.2f} s")
+    record_figure("two SQLite workers: requests each served", sorted(workers.values()))
+    # Each round: a word created (201), one reviewed (201), a page read (200).
+    rounds = WORKER_LEARNERS * WORKER_ROUNDS
+    assert statuses == {201: 2 * rounds, 200: rounds}, statuses
+    assert len(workers) == 2, "one worker served everything: the test proved nothing"
+    assert stored.words.keys() == traffic.words
+    assert stored.reviews.keys() == traffic.reviews
+    stored.assert_consistent(traffic)
+    assert "database is locked" not in app.log_text()
 
 
 # --- Graceful shutdown ---

@@ -1,20 +1,21 @@
 """Every wait is bounded by the setting that claims it: the whole request
-(REQUEST_TIMEOUT_SECONDS). A request out of time, or one that finds the database unavailable,
-answers 503 saying whether it may have changed anything, and an outage is logged once, not per
-request.
+(REQUEST_TIMEOUT_SECONDS), and SQLite's wait for its write lock (DATABASE_TIMEOUT_SECONDS).
+Each answers 503 saying whether the request may have changed anything, and an outage is logged
+once, not per request.
 
 These run in this process against the suite's database; tests/test_faults.py makes the same
-faults happen to real processes.
+faults happen to real processes (two SQLite workers).
 """
 
 import asyncio
 import logging
+import sqlite3
 from time import monotonic
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import make_word
+from conftest import Auth, make_word
 from tortoise import connections
 
 import vocab
@@ -22,6 +23,9 @@ from models import User, Word
 
 NOTHING_CHANGED = "nothing was changed; try again shortly"
 MAY_HAVE_APPLIED = "the request may or may not have been applied"
+sqlite_only = pytest.mark.skipif(
+    vocab.DIALECT != "sqlite", reason="SQLite's write lock (the suite runs on PostgreSQL)"
+)
 
 
 @pytest.fixture
@@ -195,3 +199,74 @@ async def test_shutdown_during_an_outage_says_the_database_is_still_unavailable(
         "shutting down with the database still unavailable (requests refused: 1)"
     )
     assert vocab.outage.probe is None
+
+
+# --- SQLite: the write lock ---
+
+
+@pytest.fixture
+def database_file(tmp_path):
+    return tmp_path / "vocab.sqlite3"
+
+
+@pytest.fixture
+async def file_client(database_file, monkeypatch) -> httpx.AsyncClient:
+    """The app on a SQLite file of its own, which another connection can lock; writes wait
+    0.2 s for the lock."""
+    path = database_file
+    default = {
+        "engine": "vocab",
+        "credentials": {"busy_timeout": 200, "file_path": str(path), "journal_mode": "WAL"},
+    }
+    monkeypatch.setitem(vocab.TORTOISE_ORM["connections"], "default", default)
+    async with LifespanManager(vocab.app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http
+
+
+@sqlite_only
+async def test_write_while_another_process_holds_the_sqlite_lock_is_503_then_works(
+    file_client, database_file
+):
+    auth = await Auth(file_client, email="locked@example.com").setup()
+    word = await make_word(file_client, auth.headers)
+    other = sqlite3.connect(database_file, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker's write transaction
+    try:
+        started = monotonic()
+        r = await file_client.post(
+            f"/words/{word['id']}/reviews", headers=auth.headers, json={"rating": "good"}
+        )
+        waited = monotonic() - started
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert 0.2 <= waited < 1.2
+    assert r.status_code == 503, r.text
+    assert r.json() == {"detail": f"The database is unavailable; {MAY_HAVE_APPLIED}"}
+    # The failed BEGIN gave its lock back: the next transactions run.
+    r = await file_client.post(
+        f"/words/{word['id']}/reviews", headers=auth.headers, json={"rating": "good"}
+    )
+    assert r.status_code == 201, r.text
+    await make_word(file_client, auth.headers, word="next")
+    with sqlite3.connect(database_file) as check:
+        assert check.execute("SELECT COUNT(*), SUM(reps) FROM words").fetchone() == (2, 1)
+        assert check.execute("SELECT COUNT(*) FROM reviews").fetchone() == (1,)
+
+
+@sqlite_only
+async def test_transaction_on_sqlite_takes_the_write_lock_as_it_begins(file_client, database_file):
+    """BEGIN IMMEDIATE: another connection can no longer write once it has begun, though it
+    has not written yet (under a plain BEGIN it could, and the transaction would fail later)."""
+    await Auth(file_client, email="immediate@example.com").setup()
+    other = sqlite3.connect(database_file, isolation_level=None, timeout=0)
+    try:
+        async with vocab.in_transaction():
+            await User.all().count()  # a read only
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                other.execute("UPDATE users SET word_count = 0")
+        other.execute("UPDATE users SET word_count = 0")  # free again
+    finally:
+        other.close()
