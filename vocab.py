@@ -174,9 +174,11 @@ class Settings(BaseSettings):
     REFRESH_REUSE_GRACE_SECONDS: int = Field(default=10, ge=0, le=300)
     #: The bearer token Prometheus sends for /metrics in production (unset: no /metrics there).
     METRICS_TOKEN: SecretStr | None = None
-    #: asyncpg pool size per worker, and how long to wait for the database (SQLite: for its
-    #: write lock) before answering 503.
+    #: asyncpg pool size per worker.
     DATABASE_POOL_SIZE: int = Field(default=10, ge=2, le=100)
+    #: The longest any one wait for the database may take before the request answers 503: a
+    #: connection (from the pool or a new one), a statement (PostgreSQL cancels it; the client
+    #: gives up half a second later, should the server itself be hung), SQLite's write lock.
     DATABASE_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=120)
     #: The longest a whole request may take before it answers 503 (and rolls back), whatever
     #: it waits for; a response that has started is never cut. Below uvicorn's graceful
@@ -281,6 +283,54 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     rolled back by asyncpg before this runs."""
 
 
+class PostgresConnection(asyncpg.Connection):
+    """asyncpg's connection, except that a statement that ran out of time (or whose request
+    was cancelled) closes the connection instead of asking the server to cancel it.
+
+    Asking takes a second connection to the server, which a hung server never answers, and
+    asyncpg waits for that answer (up to the statement limit again) before the connection can
+    roll back or return to the pool: a 15 s limit gave 30 s waits. Closing is immediate; the
+    server's own statement_timeout ends what the statement left running, a closed connection
+    rolls its transaction back, and the pool opens a new one when it needs it."""
+
+    def _cancel_current_command(
+        self, waiter: asyncio.Future[None], cancel_waiter: asyncio.Future[None] | None = None
+    ) -> None:
+        # asyncpg's protocol calls this on a timeout or a cancelled query, then marks the query
+        # cancelled: closed on the loop's next turn, which also completes both waiters.
+        self._loop.call_soon(self.terminate)
+
+
+class PostgresPool(asyncpg.Pool):
+    """asyncpg's pool, where a connection is waited for DATABASE_TIMEOUT_SECONDS at most
+    (making one included): Tortoise asks for one without a timeout, and with every connection
+    stuck on a hung server the wait would never end."""
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = settings.DATABASE_TIMEOUT_SECONDS
+        return super().acquire(timeout=timeout)
+
+
+class PostgresClient(AsyncpgDBClient):
+    """Tortoise's asyncpg client with the two waits it leaves open bounded: a connection from
+    the pool (see PostgresPool) and closing the pool at shutdown (Tortoise gives a hung server
+    10 s, which would keep a SIGTERM waiting)."""
+
+    async def create_pool(self, **options: Any) -> asyncpg.Pool:
+        # As asyncpg.create_pool does, with its defaults, but of our class.
+        return await PostgresPool(None, **{**asyncpg.create_pool.__kwdefaults__, **options})
+
+    async def _close(self) -> None:
+        if self._pool is not None:
+            try:
+                # Long enough for a server that answers; a hung one has its connections cut.
+                await asyncio.wait_for(self._pool.close(), 1)
+            except TimeoutError:
+                self._pool.terminate()
+            self._pool = None
+
+
 class SqliteTransaction(SqliteTransactionWrapper):
     """A SQLite transaction that takes the database's write lock as it begins.
 
@@ -335,27 +385,36 @@ class SqliteClient(tortoise_sqlite.SqliteClient):
 def get_client_class(db_info: dict[str, Any]) -> type[BaseDBAsyncClient]:
     """Tortoise's hook for a database backend: TORTOISE_ORM names this module as its engine,
     so that Tortoise connects with the clients above."""
-    return AsyncpgDBClient if DIALECT == "postgres" else SqliteClient
+    return PostgresClient if DIALECT == "postgres" else SqliteClient
 
 
-def database_connection() -> dict[str, Any]:
-    """DATABASE_URL as Tortoise connection settings, with bounded waits."""
+def database_connection(*, limit_statements: bool = True) -> dict[str, Any]:
+    """DATABASE_URL as Tortoise connection settings, every wait bounded by
+    DATABASE_TIMEOUT_SECONDS (`limit_statements=False`: statements may take as long as they
+    need, for migrations run from the command line)."""
     connection: dict[str, Any] = expand_db_url(settings.DATABASE_URL)
     connection["engine"] = __name__  # `python vocab.py` runs as __main__
+    timeout = settings.DATABASE_TIMEOUT_SECONDS
     if DIALECT == "sqlite":
         # Set first (pragmas run in order), so that even the journal mode waits for a lock.
         connection["credentials"] = {
-            "busy_timeout": round(settings.DATABASE_TIMEOUT_SECONDS * 1000),
+            "busy_timeout": round(timeout * 1000),
             **connection["credentials"],
         }
         return connection
     credentials = connection["credentials"]
     credentials.setdefault("minsize", 1)
     credentials.setdefault("maxsize", settings.DATABASE_POOL_SIZE)
-    # An unreachable or hung database must give a quick 503, not a request that hangs.
-    credentials.setdefault("timeout", settings.DATABASE_TIMEOUT_SECONDS)
-    credentials.setdefault("command_timeout", 3 * settings.DATABASE_TIMEOUT_SECONDS)
+    credentials.setdefault("timeout", timeout)  # to connect
     credentials.setdefault("reset", keep_session)
+    credentials.setdefault("connection_class", PostgresConnection)
+    if limit_statements:
+        # The server cancels a statement at the limit (its connection stays usable); the client
+        # waits half a second more, in case the server is hung and cancels nothing.
+        credentials.setdefault(
+            "server_settings", {"statement_timeout": f"{round(timeout * 1000)}ms"}
+        )
+        credentials.setdefault("command_timeout", timeout + 0.5)
     return connection
 
 
@@ -373,7 +432,7 @@ DATABASE_DOWN = (
     DBConnectionError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, or statement_timeout
 )
 #: SQLite's "database is locked": another process held the write lock past busy_timeout
 #: (primary result codes; the extended ones keep theirs in the low byte).
@@ -404,9 +463,12 @@ async def migration_lock() -> AsyncIterator[None]:
     """Held while migrating: workers and replicas start together, one migrates while the
     others wait, then they find nothing left to do."""
     if DIALECT == "postgres":
-        # An advisory lock, held on a connection of its own.
+        # An advisory lock on a connection of its own, asked for every half second: one
+        # statement waiting for it would meet statement_timeout, and a migration may be long.
         async with connections.get("default").acquire_connection() as lock:
-            await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            locked = partial(lock.fetchval, "SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK)
+            while not await locked():  # noqa: ASYNC110 (another process holds it: polled)
+                await asyncio.sleep(0.5)
             try:
                 yield
             finally:
@@ -2436,8 +2498,10 @@ app.openapi = partial(with_head_operations, app.openapi)  # type: ignore[method-
 
 
 async def migrate_once() -> None:
-    """Apply migrations outside the server (the container runs this before it starts)."""
-    await Tortoise.init(config=TORTOISE_ORM)
+    """Apply migrations outside the server (the container runs this before it starts), with
+    no limit on how long a statement may take: a migration may rewrite a large table."""
+    connection = database_connection(limit_statements=False)
+    await Tortoise.init(config={**TORTOISE_ORM, "connections": {"default": connection}})
     try:
         applied = await migrate()
         print("applied:", ", ".join(applied) if applied else "nothing (up to date)")

@@ -1,11 +1,14 @@
-"""Faults a deployment meets: the database stopped and coming back; a SIGTERM during traffic;
-two workers on one SQLite file. Each test runs the app as a real `uvicorn vocab:app` process
-(settings are read at import, so it cannot share this process) and talks to it over HTTP.
+"""Faults a deployment meets: the database stopped, or frozen (its processes stopped, not
+down), and coming back; a SIGTERM during traffic, and one while the database is frozen; the app
+killed (SIGKILL) under load; two workers on one SQLite file. Each test runs the app as a real
+`uvicorn vocab:app` process (settings are read at import, so it cannot share this process) and
+talks to it over HTTP.
 
-The PostgreSQL test starts a throwaway cluster of its own with Debian's binaries (never the
-machine's shared server), so it needs no TEST_DATABASE_URL. After each fault the database itself
-is read (not the API) to check that every acknowledged write is there and every transaction is
-whole. Figures are kept with `record_figure` (conftest).
+The PostgreSQL tests start a throwaway cluster of their own with Debian's binaries (never the
+machine's shared server), so they need no TEST_DATABASE_URL, and signal only that cluster's
+processes. After each fault the database itself is read (not the API) to check that every
+acknowledged write is there and every transaction is whole. Figures are kept with
+`record_figure` (conftest).
 """
 
 import asyncio
@@ -26,6 +29,7 @@ from pathlib import Path
 from time import monotonic, perf_counter
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from conftest import (
@@ -108,6 +112,40 @@ class Cluster:
 
     def is_running(self) -> bool:
         return self.run("pg_ctl", "-D", str(self.data), "status").returncode == 0
+
+    def postmaster(self) -> int:
+        """The postmaster's process id (the first line of its pid file)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The cluster hung, as a stalled disk or a paused VM would leave it: its postmaster
+        and every one of its processes stopped (SIGSTOP), the postmaster first so that it forks
+        nothing new meanwhile; all continued (SIGCONT) on the way out, whatever happened.
+        Connections stay open and nothing answers. Only this cluster's processes are touched."""
+        postmaster = self.postmaster()
+        stopped = [postmaster]
+        os.kill(postmaster, signal.SIGSTOP)
+        try:
+            for child in children_of(postmaster):
+                os.kill(child, signal.SIGSTOP)
+                stopped.append(child)
+            yield
+        finally:
+            for pid in reversed(stopped):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
+
+def children_of(parent: int) -> list[int]:
+    """The ids of a process's children, from /proc (the parent is field 4 of `stat`, after the
+    command name in parentheses, which may itself hold spaces)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                children.append(int(stat.parent.name))
+    return children
 
 
 @pytest.fixture
@@ -246,6 +284,21 @@ REVIEWS_SQL = "SELECT id, word_id FROM reviews"
 USERS_SQL = "SELECT id, word_count FROM users"
 
 
+async def stored_in_postgres(url: str) -> Stored:
+    connection = await asyncpg.connect(url)
+    try:
+        words = await connection.fetch(WORDS_SQL)
+        reviews = await connection.fetch(REVIEWS_SQL)
+        users = await connection.fetch(USERS_SQL)
+    finally:
+        await connection.close()
+    return Stored(
+        {r["id"]: (r["word"], r["reps"], r["user_id"]) for r in words},
+        {r["id"]: r["word_id"] for r in reviews},
+        {r["id"]: r["word_count"] for r in users},
+    )
+
+
 def stored_in_sqlite(path: Path) -> Stored:
     connection = sqlite3.connect(path)
     try:
@@ -368,6 +421,171 @@ async def test_api_while_database_is_down_answers_503_and_recovers(cluster, tmp_
         "database outage: warnings logged (per outage: start, end)", len(warnings_of(app))
     )
     assert "unhandled error" not in app.log_text()  # no 500 on the way
+
+
+# --- Database frozen ---
+
+#: Long enough for several rounds of timeouts (a 12 s freeze once gave no 503 at all).
+FREEZE_SECONDS = 3 * DATABASE_TIMEOUT
+LEARNERS = 8
+#: Fewer connections than learners, so that requests also wait for one from the pool.
+POOL_SIZE = 4
+
+
+@needs_postgres
+async def test_requests_while_database_is_frozen_answer_503_in_time_and_recover(cluster, tmp_path):
+    """Every request in flight or sent while the database is frozen answers 503 within
+    DATABASE_TIMEOUT_SECONDS + 1 s, whether it was waiting for a pooled connection, for a new
+    one or for a statement; /health too; the outage is logged once; traffic succeeds again
+    once the database is back, and no acknowledged write is lost. Then, frozen again, a
+    SIGTERM stops the app within 10 s, every request in flight answered."""
+    settings = {
+        "DATABASE_URL": cluster.url,
+        "DATABASE_TIMEOUT_SECONDS": str(DATABASE_TIMEOUT),
+        "DATABASE_POOL_SIZE": str(POOL_SIZE),
+        "REQUEST_TIMEOUT_SECONDS": "15",
+    }
+    with uvicorn_process(tmp_path, **settings) as app:
+        limits = httpx.Limits(max_connections=LEARNERS + 8)
+        async with httpx.AsyncClient(base_url=app.url, timeout=60, limits=limits) as http:
+            traffic = Traffic(http, await sign_up(http, LEARNERS))
+            stop = asyncio.Event()
+            load = asyncio.create_task(traffic.run(until=stop))
+            await asyncio.sleep(1)  # under way: connections busy in every state
+            with cluster.frozen():
+                frozen_at = monotonic()
+                await asyncio.sleep(0.5)
+                health = await traffic.request("GET", "/health", traffic.learners[0])
+                await asyncio.sleep(FREEZE_SECONDS - (monotonic() - frozen_at))
+            thawed_at = monotonic()
+            await asyncio.sleep(2)  # traffic on a database that answers again
+            stop.set()
+            await load
+
+            during = [o for o in traffic.outcomes if o.overlaps(frozen_at, thawed_at)]
+            waits = sorted(o.ended - max(o.started, frozen_at) for o in during)
+            refusals = [o for o in traffic.outcomes if o.status == 503]
+            after = [o for o in traffic.outcomes if o.started > thawed_at + 1]
+            await wait_for_recovery_lines(app, 1)
+            began, refused = outage_lines(app)
+
+            # Frozen again, and the app told to stop meanwhile.
+            learner = traffic.learners[0]
+            with cluster.frozen():
+                in_flight = [
+                    asyncio.create_task(traffic.request(*request, learner, **options))
+                    for request, options in [
+                        (("POST", "/words"), {"json": {"word": "last", "definition": "final"}}),
+                        (("GET", "/words"), {}),
+                        (("GET", "/users/me"), {}),
+                        (("GET", "/health"), {}),
+                    ]
+                ]
+                await asyncio.sleep(0.5)
+                app.process.send_signal(signal.SIGTERM)
+                signalled = monotonic()
+                exit_code = await asyncio.to_thread(app.process.wait, 20)
+                stopped_in = monotonic() - signalled
+                last_answers = await asyncio.gather(*in_flight)
+    stored = await stored_in_postgres(cluster.url)
+
+    record_figure("database frozen: freeze (SIGSTOP of the cluster)", f"{FREEZE_SECONDS:.0f} s")
+    record_figure("database frozen: requests made", len(traffic.outcomes))
+    record_figure("database frozen: requests in flight or sent while frozen", len(during))
+    record_figure(
+        "database frozen: slowest answer after the freeze began (limit: timeout + 1 s)",
+        f"{waits[-1]:.2f} s (DATABASE_TIMEOUT_SECONDS={DATABASE_TIMEOUT:.0f})",
+    )
+    record_figure("database frozen: 503 answers", len(refusals))
+    record_figure(
+        "database frozen: outage warnings (start / end)", f"{len(began)} / {len(refused)}"
+    )
+    record_figure("database frozen: SIGTERM while frozen, exited in", f"{stopped_in:.2f} s")
+    unacknowledged = stored.unacknowledged(traffic)
+    record_figure(
+        "database frozen: writes stored although answered 503 (words, reviews)", unacknowledged
+    )
+
+    assert health.status == 503 and health.ended - health.started < OUTAGE_DEADLINE_SECONDS
+    assert_503(health)
+    assert waits[-1] < OUTAGE_DEADLINE_SECONDS, waits[-10:]
+    assert set(traffic.statuses()) <= {200, 201, 503}, traffic.statuses()
+    assert len(refusals) >= LEARNERS, traffic.statuses()
+    for outcome in refusals:
+        assert_503(outcome)
+    assert after and all(o.status in (200, 201) for o in after), Counter(o.status for o in after)
+    # Logged as outages, not per request (a statement the server cancels as it thaws may open
+    # a second, short one); every refusal counted.
+    assert 1 <= len(began) <= 2 and len(began) == len(refused), began
+    assert sum(refused) == len(refusals)
+
+    assert exit_code in (0, -signal.SIGTERM), app.log_text()[-3000:]  # as above: issue 18
+    assert stopped_in < 10
+    for answer in last_answers:
+        assert_503(answer)
+    assert "shutting down with the database still unavailable" in app.log_text()
+    assert "unhandled error" not in app.log_text()
+    stored.assert_consistent(traffic)
+
+
+# --- The app killed ---
+
+
+@dataclass
+class Database:
+    url: str
+    read: Any  # () -> Stored, awaitable
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path) -> Database:
+    """A database file of the test's own, or a PostgreSQL cluster of its own."""
+    if request.param == "sqlite":
+        path = tmp_path / "vocab.sqlite3"
+        return Database(f"sqlite://{path}", lambda: asyncio.to_thread(stored_in_sqlite, path))
+    cluster = request.getfixturevalue("cluster")
+    return Database(cluster.url, lambda: stored_in_postgres(cluster.url))
+
+
+async def test_app_killed_under_load_loses_no_acknowledged_write(database, tmp_path):
+    """SIGKILL in the middle of creates and reviews: every write the API acknowledged is
+    stored, every other one is whole or absent, and a new process serves the same database."""
+    with uvicorn_process(tmp_path, DATABASE_URL=database.url) as app:
+        async with httpx.AsyncClient(base_url=app.url, timeout=60) as http:
+            traffic = Traffic(http, await sign_up(http, 4))
+            stop = asyncio.Event()
+            load = asyncio.create_task(traffic.run(until=stop))
+            await asyncio.sleep(1.5)
+            app.process.kill()
+            killed_at = monotonic()
+            await asyncio.to_thread(app.process.wait, 10)
+            stop.set()
+            await load
+    stored = await database.read()
+    cut_off = [o for o in traffic.outcomes if o.status is None and o.started < killed_at]
+    kind = database.url.split(":")[0]
+    record_figure(f"app killed ({kind}): requests made", len(traffic.outcomes))
+    record_figure(f"app killed ({kind}): requests in flight at SIGKILL", len(cut_off))
+    record_figure(
+        f"app killed ({kind}): writes stored without a 201 (words, reviews)",
+        stored.unacknowledged(traffic),
+    )
+    assert set(traffic.statuses()) <= {200, 201, None}, traffic.statuses()
+    assert cut_off and traffic.words
+    stored.assert_consistent(traffic)
+
+    with uvicorn_process(tmp_path, DATABASE_URL=database.url) as app:
+        async with httpx.AsyncClient(base_url=app.url, timeout=60) as http:
+            learner = traffic.learners[0]
+            learner.client = http
+            assert (await learner.login()).status_code == 200
+            r = await http.get("/words", headers=learner.headers, params={"limit": 1})
+            assert r.status_code == 200, r.text
+            assert r.json()["total"] == Counter(w[2] for w in stored.words.values())[learner.id]
+            r = await http.post(
+                "/words", headers=learner.headers, json={"word": "again", "definition": "anew"}
+            )
+            assert r.status_code == 201, r.text
 
 
 # --- Two workers on one SQLite file ---

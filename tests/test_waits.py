@@ -1,14 +1,16 @@
 """Every wait is bounded by the setting that claims it: the whole request
-(REQUEST_TIMEOUT_SECONDS), and SQLite's wait for its write lock (DATABASE_TIMEOUT_SECONDS).
-Each answers 503 saying whether the request may have changed anything, and an outage is logged
-once, not per request.
+(REQUEST_TIMEOUT_SECONDS), and each wait for the database (DATABASE_TIMEOUT_SECONDS): a
+connection from the pool, a statement (cancelled by PostgreSQL, or given up by the client),
+SQLite's write lock. Each answers 503 saying whether the request may have changed anything,
+and an outage is logged once, not per request.
 
 These run in this process against the suite's database; tests/test_faults.py makes the same
-faults happen to real processes (two SQLite workers).
+faults happen to real processes (a frozen cluster, two SQLite workers).
 """
 
 import asyncio
 import logging
+import os
 import sqlite3
 from time import monotonic
 
@@ -17,6 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from conftest import Auth, make_word
 from tortoise import connections
+from tortoise.backends.base.config_generator import expand_db_url
 
 import vocab
 from models import User, Word
@@ -26,6 +29,12 @@ MAY_HAVE_APPLIED = "the request may or may not have been applied"
 sqlite_only = pytest.mark.skipif(
     vocab.DIALECT != "sqlite", reason="SQLite's write lock (the suite runs on PostgreSQL)"
 )
+
+
+def postgres_only(test):
+    """PostgreSQL's pool and statements: needs TEST_DATABASE_URL."""
+    needs = pytest.mark.skipif(vocab.DIALECT != "postgres", reason="set TEST_DATABASE_URL")
+    return pytest.mark.postgres_only(needs(test))
 
 
 @pytest.fixture
@@ -199,6 +208,79 @@ async def test_shutdown_during_an_outage_says_the_database_is_still_unavailable(
         "shutting down with the database still unavailable (requests refused: 1)"
     )
     assert vocab.outage.probe is None
+
+
+# --- PostgreSQL: the pool and each statement ---
+
+
+@pytest.fixture
+async def postgres(request) -> vocab.PostgresClient:
+    """vocab's PostgreSQL client on the test database, with these connection settings."""
+    options = request.param
+    credentials = expand_db_url(os.environ["TEST_DATABASE_URL"])["credentials"]
+    credentials.update(connection_class=vocab.PostgresConnection, **options)
+    client = vocab.PostgresClient(connection_name="waits", **credentials)
+    await client.create_connection(with_db=True)
+    yield client
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    "postgres", [{"server_settings": {"statement_timeout": "200ms"}}], indirect=True
+)
+@postgres_only
+async def test_statement_past_statement_timeout_is_cancelled_by_the_server(postgres):
+    started = monotonic()
+    with pytest.raises(Exception) as caught:
+        await postgres.execute_query("SELECT pg_sleep(5)")
+    assert monotonic() - started < 1
+    assert vocab.database_unavailable(caught.value)  # a 503
+    assert (await postgres.execute_query("SELECT 1"))[0] == 1  # the connection lives on
+
+
+@pytest.mark.parametrize(
+    "postgres",
+    [{"server_settings": {"statement_timeout": "0"}, "command_timeout": 0.3}],
+    indirect=True,
+)
+@postgres_only
+async def test_statement_the_server_never_answers_ends_at_command_timeout_not_twice(postgres):
+    """As with a hung server: asyncpg would ask it to cancel and wait for that as long again."""
+    started = monotonic()
+    with pytest.raises(TimeoutError):
+        await postgres.execute_query("SELECT pg_sleep(5)")
+    assert monotonic() - started < 0.3 + 0.2
+    await asyncio.sleep(0)  # the connection closes on the loop's next turn
+    assert (await postgres.execute_query("SELECT 1"))[0] == 1  # on a new connection
+
+
+@pytest.mark.parametrize("postgres", [{"minsize": 1, "maxsize": 1}], indirect=True)
+@postgres_only
+async def test_connection_from_a_full_pool_is_waited_for_database_timeout(postgres, monkeypatch):
+    monkeypatch.setattr(vocab.settings, "DATABASE_TIMEOUT_SECONDS", 0.3)
+    async with postgres.acquire_connection():  # the pool's only connection
+        started = monotonic()
+        with pytest.raises(TimeoutError):
+            await postgres.execute_query("SELECT 1")
+        assert monotonic() - started < 0.3 + 0.2
+    assert (await postgres.execute_query("SELECT 1"))[0] == 1
+
+
+def test_database_connection_bounds_every_wait_on_postgres(monkeypatch):
+    monkeypatch.setattr(vocab.settings, "DATABASE_URL", "postgres://u@db:5432/vocab")
+    monkeypatch.setattr(vocab.settings, "DATABASE_TIMEOUT_SECONDS", 4.0)
+    monkeypatch.setattr(vocab, "DIALECT", "postgres")
+    connection = vocab.database_connection()
+    assert connection["engine"] == "vocab"
+    assert vocab.get_client_class(connection) is vocab.PostgresClient
+    credentials = connection["credentials"]
+    assert credentials["timeout"] == 4.0
+    assert credentials["command_timeout"] == 4.5
+    assert credentials["server_settings"] == {"statement_timeout": "4000ms"}
+    assert credentials["connection_class"] is vocab.PostgresConnection
+    unlimited = vocab.database_connection(limit_statements=False)["credentials"]
+    assert "command_timeout" not in unlimited and "server_settings" not in unlimited
+    assert unlimited["timeout"] == 4.0
 
 
 # --- SQLite: the write lock ---
