@@ -22,8 +22,10 @@ import logging
 import math
 import re
 import secrets
+import signal
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 import weakref
@@ -36,11 +38,13 @@ from enum import StrEnum
 from functools import lru_cache, partial
 from pathlib import Path
 from time import perf_counter
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import asyncpg
 import fsrs
 import limits
+import uvicorn
 from aerich import Command
 from fastapi import (
     APIRouter,
@@ -517,6 +521,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             await outage.stop()
+    exit_status.lifespan_ended()
 
 
 # --- API conventions ---
@@ -2428,6 +2433,45 @@ class ErrorMiddleware(HTTPMiddleware):
         return JSONResponse({"detail": detail}, status_code=503, headers=RETRY_AFTER)
 
 
+class ExitStatus:
+    """Exit status 0 after a graceful shutdown on SIGTERM, where it would be 143.
+
+    While uvicorn serves it handles SIGTERM itself; once it has shut down cleanly it puts back
+    the handler that was there before and raises the signal again, for that handler to act on
+    (its "cooperative signal handling", since 0.29). Python's default handler ends the process
+    by the signal: status 143 (-15 in `subprocess`), as if it had been killed. A single
+    uvicorn worker imports the app before it takes the signal over, so `install` (at import,
+    only where SIGTERM still has the default handler) puts `handle` there for uvicorn to hand
+    the signal back to: after the app's lifespan ended under uvicorn it returns, and the
+    process exits 0; at any other moment (during import, in the tests or the command line,
+    which import vocab too) it ends the process as the default would. Workers started with
+    `--workers` import the app after uvicorn took the signal over and are left alone (their
+    parent exits 0 already). Neither the lifespan nor the hashing threads play a part."""
+
+    def __init__(self) -> None:
+        self.shut_down_cleanly = False
+
+    def install(self) -> None:
+        """Handle SIGTERM from now on, if nothing else does."""
+        main_thread = threading.current_thread() is threading.main_thread()
+        if main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, self.handle)
+
+    def lifespan_ended(self) -> None:
+        """Note that the app has shut down, and whether uvicorn stopped it."""
+        handler = signal.getsignal(signal.SIGTERM)
+        self.shut_down_cleanly = isinstance(getattr(handler, "__self__", None), uvicorn.Server)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM: nothing more to do after uvicorn's graceful shutdown, else the default."""
+        if not self.shut_down_cleanly:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+
+exit_status = ExitStatus()
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 with FastAPI's error list, without echoing the submitted values (passwords)."""
     assert isinstance(exc, RequestValidationError)
@@ -2451,6 +2495,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 # --- App ---
 
 configure_logging()
+exit_status.install()
 app = FastAPIOffline(
     title="vocab",
     summary="Learn words with spaced repetition.",
