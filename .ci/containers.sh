@@ -100,6 +100,7 @@ compose() {
         RATE_LIMIT_LOGIN="$LOGIN_LIMIT/minute" RATE_LIMIT_REGISTER='' RATE_LIMIT_STORAGE='' \
         SECRET_KEY='' POSTGRES_USER='' POSTGRES_PASSWORD='' POSTGRES_DB='' CORS_ORIGINS='' \
         LOG_LEVEL='' WEB_CONCURRENCY='' FORWARDED_ALLOW_IPS='' \
+        DATABASE_TIMEOUT_SECONDS='' REQUEST_TIMEOUT_SECONDS='' \
         docker compose --progress quiet --project-name "$PROJECT" --project-directory "$ROOT" \
         --file "$ROOT/docker-compose.yml" --env-file /dev/null "$@"
 }

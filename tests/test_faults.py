@@ -503,6 +503,7 @@ async def test_requests_while_database_is_frozen_answer_503_in_time_and_recover(
         "database frozen: outage warnings (start / end)", f"{len(began)} / {len(refused)}"
     )
     record_figure("database frozen: SIGTERM while frozen, exited in", f"{stopped_in:.2f} s")
+    record_figure("database frozen: SIGTERM while frozen, requests in flight", len(last_answers))
     unacknowledged = stored.unacknowledged(traffic)
     record_figure(
         "database frozen: writes stored although answered 503 (words, reviews)", unacknowledged
