@@ -188,6 +188,14 @@ class Outcome:
         return self.started < end and self.ended > start
 
 
+def answer_of(r: httpx.Response) -> Any:
+    """A response's JSON body; its text if it has another (a server's own plain 500)."""
+    try:
+        return r.json() if r.content else None
+    except ValueError:
+        return r.text
+
+
 @dataclass
 class Traffic:
     """Learners who create words, review them and read their lists at once, each in a loop,
@@ -205,7 +213,7 @@ class Traffic:
         started = monotonic()
         try:
             r = await self.http.request(method, path, headers=learner.headers, **options)
-            status, body = r.status_code, r.json() if r.content else None
+            status, body = r.status_code, answer_of(r)
         except httpx.TransportError as exc:
             status, body = None, repr(exc)
         outcome = Outcome(method, path, started, monotonic(), status, body)
