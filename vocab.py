@@ -22,7 +22,10 @@ import logging
 import math
 import re
 import secrets
+import signal
+import sqlite3
 import sys
+import threading
 import time
 import unicodedata
 import uuid
@@ -37,12 +40,14 @@ from functools import lru_cache, partial
 from itertools import groupby
 from pathlib import Path
 from time import perf_counter
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 
 import asyncpg
 import fsrs
 import fsrs_rs_python
 import limits
+import uvicorn
 from aerich import Command
 from fastapi import (
     APIRouter,
@@ -97,10 +102,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import Tortoise, connections, timezone
+from tortoise.backends.asyncpg import AsyncpgDBClient
+from tortoise.backends.base.client import (
+    BaseDBAsyncClient,
+    TransactionalDBClient,
+    TransactionContext,
+)
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.sqlite import client as tortoise_sqlite
+from tortoise.backends.sqlite.client import SqliteTransactionWrapper
+from tortoise.connection import get_connections
 from tortoise.contrib.fastapi import RegisterTortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
-from tortoise.exceptions import DBConnectionError, IntegrityError
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
@@ -170,9 +184,16 @@ class Settings(BaseSettings):
     REFRESH_REUSE_GRACE_SECONDS: int = Field(default=10, ge=0, le=300)
     #: The bearer token Prometheus sends for /metrics in production (unset: no /metrics there).
     METRICS_TOKEN: SecretStr | None = None
-    #: asyncpg pool size per worker, and how long to wait for the database before answering 503.
+    #: asyncpg pool size per worker.
     DATABASE_POOL_SIZE: int = Field(default=10, ge=2, le=100)
+    #: The longest any one wait for the database may take before the request answers 503: a
+    #: connection (from the pool or a new one), a statement (PostgreSQL cancels it; the client
+    #: gives up half a second later, should the server itself be hung), SQLite's write lock.
     DATABASE_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=120)
+    #: The longest a whole request may take before it answers 503 (and rolls back), whatever
+    #: it waits for; a response that has started is never cut. Below uvicorn's graceful
+    #: shutdown timeout, so that a SIGTERM lets every request in flight finish.
+    REQUEST_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=300)
     LOG_FORMAT: Literal["json", "text"] = "json"
 
     @field_validator(
@@ -272,17 +293,138 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     rolled back by asyncpg before this runs."""
 
 
-def database_connection() -> dict[str, Any]:
-    """DATABASE_URL as Tortoise connection settings, with bounded waits on PostgreSQL."""
+class PostgresConnection(asyncpg.Connection):
+    """asyncpg's connection, except that a statement that ran out of time (or whose request
+    was cancelled) closes the connection instead of asking the server to cancel it.
+
+    Asking takes a second connection to the server, which a hung server never answers, and
+    asyncpg waits for that answer (up to the statement limit again) before the connection can
+    roll back or return to the pool: a 15 s limit gave 30 s waits. Closing is immediate; the
+    server's own statement_timeout ends what the statement left running, a closed connection
+    rolls its transaction back, and the pool opens a new one when it needs it."""
+
+    def _cancel_current_command(
+        self, waiter: asyncio.Future[None], cancel_waiter: asyncio.Future[None] | None = None
+    ) -> None:
+        # asyncpg's protocol calls this on a timeout or a cancelled query, then marks the query
+        # cancelled: closed on the loop's next turn, which also completes both waiters.
+        self._loop.call_soon(self.terminate)
+
+
+class PostgresPool(asyncpg.Pool):
+    """asyncpg's pool, where a connection is waited for DATABASE_TIMEOUT_SECONDS at most
+    (making one included): Tortoise asks for one without a timeout, and with every connection
+    stuck on a hung server the wait would never end."""
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = settings.DATABASE_TIMEOUT_SECONDS
+        return super().acquire(timeout=timeout)
+
+
+class PostgresClient(AsyncpgDBClient):
+    """Tortoise's asyncpg client with the two waits it leaves open bounded: a connection from
+    the pool (see PostgresPool) and closing the pool at shutdown (Tortoise gives a hung server
+    10 s, which would keep a SIGTERM waiting)."""
+
+    async def create_pool(self, **options: Any) -> asyncpg.Pool:
+        # As asyncpg.create_pool does, with its defaults, but of our class.
+        return await PostgresPool(None, **{**asyncpg.create_pool.__kwdefaults__, **options})
+
+    async def _close(self) -> None:
+        if self._pool is not None:
+            try:
+                # Long enough for a server that answers; a hung one has its connections cut.
+                await asyncio.wait_for(self._pool.close(), 1)
+            except TimeoutError:
+                self._pool.terminate()
+            self._pool = None
+
+
+class SqliteTransaction(SqliteTransactionWrapper):
+    """A SQLite transaction that takes the database's write lock as it begins.
+
+    Under a plain (deferred) BEGIN a transaction starts as a reader; if it then writes (a
+    review reads its word, then updates it) after another process has written since it began,
+    SQLite cannot let it wait and fails at once with "database is locked", whatever the busy
+    timeout: with two workers on one file, 39–47 % of reviews failed that way. BEGIN
+    IMMEDIATE takes the write lock first, waiting up to busy_timeout for it, so transactions
+    from every worker queue up instead. (Within one process Tortoise already runs them one at
+    a time on its one connection.)"""
+
+    async def begin(self) -> None:
+        try:
+            await self._connection.commit()  # as Tortoise's: ends anything left open
+            await self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # e.g. busy: a 503, see database_unavailable
+            raise OperationalError(exc) from exc
+
+
+class SqliteTransactionContext(tortoise_sqlite.SqliteTransactionContext):
+    """Tortoise's SQLite transaction context, except that a BEGIN that fails or is cut short
+    gives back what it took: Tortoise's would keep the connection's lock (and every later
+    query of the process waiting for it), and a BEGIN cancelled half-way may still run in
+    aiosqlite's thread and leave a transaction open for the next statements to fall into."""
+
+    connection: SqliteTransaction
+
+    async def __aenter__(self) -> TransactionalDBClient:
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            await self.connection.begin()
+        except BaseException:
+            try:
+                if self.connection._connection is not None:
+                    # Queued behind the BEGIN in aiosqlite's thread; nothing to end otherwise.
+                    await asyncio.shield(self.connection._connection.rollback())
+            finally:
+                self._trxlock.release()
+            raise
+        self.token = get_connections().set(self.connection_name, self.connection)
+        return self.connection
+
+
+class SqliteClient(tortoise_sqlite.SqliteClient):
+    """Tortoise's SQLite client, whose transactions begin with the write lock (see above)."""
+
+    def _in_transaction(self) -> TransactionContext:
+        return SqliteTransactionContext(SqliteTransaction(self), self._lock)
+
+
+def get_client_class(db_info: dict[str, Any]) -> type[BaseDBAsyncClient]:
+    """Tortoise's hook for a database backend: TORTOISE_ORM names this module as its engine,
+    so that Tortoise connects with the clients above."""
+    return PostgresClient if DIALECT == "postgres" else SqliteClient
+
+
+def database_connection(*, limit_statements: bool = True) -> dict[str, Any]:
+    """DATABASE_URL as Tortoise connection settings, every wait bounded by
+    DATABASE_TIMEOUT_SECONDS (`limit_statements=False`: statements may take as long as they
+    need, for migrations run from the command line)."""
     connection: dict[str, Any] = expand_db_url(settings.DATABASE_URL)
-    if DIALECT == "postgres":
-        credentials = connection["credentials"]
-        credentials.setdefault("minsize", 1)
-        credentials.setdefault("maxsize", settings.DATABASE_POOL_SIZE)
-        # An unreachable or hung database must give a quick 503, not a request that hangs.
-        credentials.setdefault("timeout", settings.DATABASE_TIMEOUT_SECONDS)
-        credentials.setdefault("command_timeout", 3 * settings.DATABASE_TIMEOUT_SECONDS)
-        credentials.setdefault("reset", keep_session)
+    connection["engine"] = __name__  # `python vocab.py` runs as __main__
+    timeout = settings.DATABASE_TIMEOUT_SECONDS
+    if DIALECT == "sqlite":
+        # Set first (pragmas run in order), so that even the journal mode waits for a lock.
+        connection["credentials"] = {
+            "busy_timeout": round(timeout * 1000),
+            **connection["credentials"],
+        }
+        return connection
+    credentials = connection["credentials"]
+    credentials.setdefault("minsize", 1)
+    credentials.setdefault("maxsize", settings.DATABASE_POOL_SIZE)
+    credentials.setdefault("timeout", timeout)  # to connect
+    credentials.setdefault("reset", keep_session)
+    credentials.setdefault("connection_class", PostgresConnection)
+    if limit_statements:
+        # The server cancels a statement at the limit (its connection stays usable); the client
+        # waits half a second more, in case the server is hung and cancels nothing.
+        credentials.setdefault(
+            "server_settings", {"statement_timeout": f"{round(timeout * 1000)}ms"}
+        )
+        credentials.setdefault("command_timeout", timeout + 0.5)
     return connection
 
 
@@ -300,8 +442,11 @@ DATABASE_DOWN = (
     DBConnectionError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, or statement_timeout
 )
+#: SQLite's "database is locked": another process held the write lock past busy_timeout
+#: (primary result codes; the extended ones keep theirs in the low byte).
+SQLITE_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def utcnow() -> datetime:
@@ -309,31 +454,63 @@ def utcnow() -> datetime:
     return timezone.now()
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether an error (or what caused it) means the database cannot be reached."""
+def database_unavailable(exc: BaseException) -> BaseException | None:
+    """The error in `exc` (or what caused it) that means the database cannot be reached or
+    did not answer in time, if there is one."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, DATABASE_DOWN):
-            return True
+        if isinstance(seen, DATABASE_DOWN) or (
+            isinstance(seen, sqlite3.OperationalError)
+            and (seen.sqlite_errorcode & 0xFF) in SQLITE_BUSY
+        ):
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
+
+
+@asynccontextmanager
+async def migration_lock() -> AsyncIterator[None]:
+    """Held while migrating: workers and replicas start together, one migrates while the
+    others wait, then they find nothing left to do."""
+    if DIALECT == "postgres":
+        # An advisory lock on a connection of its own, asked for every half second: one
+        # statement waiting for it would meet statement_timeout, and a migration may be long.
+        async with connections.get("default").acquire_connection() as lock:
+            locked = partial(lock.fetchval, "SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK)
+            while not await locked():  # noqa: ASYNC110 (another process holds it: polled)
+                await asyncio.sleep(0.5)
+            try:
+                yield
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        return
+    database = TORTOISE_ORM["connections"]["default"]["credentials"]["file_path"]
+    if database == ":memory:":  # one connection, one process: nothing to coordinate
+        yield
+        return
+    import fcntl  # imported here: only SQLite files need it (and it is POSIX-only)
+
+    # A lock file beside the database (the kernel frees it if the process dies); never the
+    # database file itself, whose SQLite locks closing another descriptor of it would drop.
+    with open(f"{database}-migrations.lock", "a") as lock_file:  # noqa: ASYNC230 (instant)
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 async def migrate() -> list[str]:
     """Apply pending migrations; returns the files applied (none on a second run)."""
     command = Command(tortoise_config=TORTOISE_ORM, app="models", location=str(MIGRATIONS))
-    if DIALECT == "sqlite":  # one connection, one process: nothing to coordinate
+    async with migration_lock():
         await command.init()
         return await command.upgrade(run_in_transaction=True)
-    # Replicas and workers start together: one migrates while the others wait for its lock
-    # (held on a connection of its own), then find nothing left to do.
-    async with connections.get("default").acquire_connection() as lock:
-        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
-        try:
-            await command.init()
-            return await command.upgrade(run_in_transaction=True)
-        finally:
-            await lock.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
 
 
 @asynccontextmanager
@@ -346,7 +523,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             applied = await migrate()
             if applied:
                 logger.info("applied migrations: %s", ", ".join(applied))
-        yield
+        try:
+            yield
+        finally:
+            await outage.stop()
+    exit_status.lifespan_ended()
 
 
 # --- API conventions ---
@@ -361,6 +542,10 @@ class ErrorOut(BaseModel):
     """An error: what went wrong, for a person to read."""
 
     detail: str
+
+
+#: When a 503 (the database unavailable, a request out of time) says to try again.
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -2696,13 +2881,15 @@ operations_router = APIRouter(tags=["operations"])
 
 
 @operations_router.get("/health", responses={503: {"model": HealthOut}}, response_model=HealthOut)
-async def read_health() -> JSONResponse:
+async def read_health(request: Request) -> JSONResponse:
     """Report whether the API can reach its database."""
     try:
         await connections.get("default").execute_query("SELECT 1")
-    except Exception:
-        logger.warning("health check: database unavailable", exc_info=True)
-        return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+    except Exception as exc:
+        outage.refuse(exc, request.state.request_id)  # logged once per outage
+        return JSONResponse(
+            {"status": "error", "database": "unavailable"}, status_code=503, headers=RETRY_AFTER
+        )
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
@@ -2787,6 +2974,7 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,  # which worker, when there are several
             "message": record.getMessage(),
         }
         entry.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
@@ -2945,36 +3133,160 @@ def with_head_operations(make_schema: Callable[[], dict[str, Any]]) -> dict[str,
     return schema
 
 
+#: Methods that change nothing, so that their 503 can say so.
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class DatabaseOutage:
+    """Logs an outage of the database once, however many requests it refuses: a warning when a
+    request first finds the database unavailable, and one when it answers again, with how long
+    it was away and how many requests were refused meanwhile. While it lasts, a probe asks the
+    database once a second whether it is back, so the second line comes without traffic too."""
+
+    PROBE_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.refused = 0
+        self.started = 0.0
+        self.probe: asyncio.Task[None] | None = None
+
+    def refuse(self, error: BaseException, request_id: str | None) -> None:
+        """Count a request answered 503 because of the database."""
+        self.refused += 1
+        logger.debug("database unavailable: %r", error, extra={"request_id": request_id})
+        if self.probe is None:
+            self.started = perf_counter()
+            logger.warning("database unavailable (%r); requests answer 503 until it is back", error)
+            self.probe = asyncio.get_running_loop().create_task(self.wait_until_back())
+
+    async def wait_until_back(self) -> None:
+        """Probe the database until it answers, then say so."""
+        while True:
+            await asyncio.sleep(self.PROBE_SECONDS)
+            try:
+                await connections.get("default").execute_query("SELECT 1")
+            except Exception:  # still away (each try bounded by DATABASE_TIMEOUT_SECONDS)
+                continue
+            logger.warning(
+                "database available again after %.1f s (requests refused meanwhile: %d)",
+                perf_counter() - self.started,
+                self.refused,
+            )
+            self.refused, self.probe = 0, None
+            return
+
+    async def stop(self) -> None:
+        """End the probe as the app shuts down (saying so if the database is still away)."""
+        if self.probe is None:
+            return
+        self.probe.cancel()
+        await asyncio.gather(self.probe, return_exceptions=True)
+        logger.warning(
+            "shutting down with the database still unavailable (requests refused: %d)",
+            self.refused,
+        )
+        self.refused, self.probe = 0, None
+
+
+outage = DatabaseOutage()
+
+
 class ErrorMiddleware(HTTPMiddleware):
-    """Turn failures into bare JSON errors: 503 when the database is unreachable, 500
-    otherwise (no traceback or SQL reaches the client). It sits inside CORS, so that a browser
-    can read these too."""
+    """Bound every request by REQUEST_TIMEOUT_SECONDS and turn failures into bare JSON errors:
+    503 when the database is unavailable or the request ran out of time, saying whether the
+    request may have changed anything; 500 otherwise (no traceback or SQL reaches the client).
+    It sits inside CORS, so that a browser can read these too.
+
+    A request cut by the deadline is cancelled where it waits: a transaction it had open rolls
+    back as it would on any error, before the 503 goes out. A response that has started is
+    never cut: the deadline ends there (a long CSV export streams to its end)."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
+        deadline = asyncio.timeout(settings.REQUEST_TIMEOUT_SECONDS)
 
         async def send_tracked(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                if deadline.expired():
+                    # Too late: the deadline's cancellation arrives here, and the 503 goes
+                    # out instead of a response it would cut short.
+                    await asyncio.sleep(0)
+                else:
+                    deadline.reschedule(None)
+                started = True
             await send(message)
 
         try:
-            await self.app(scope, receive, send_tracked)
+            async with deadline:
+                await self.app(scope, receive, send_tracked)
         except Exception as exc:
             if started:  # the response has begun: all we can do is cut it short
                 raise
-            request_id = scope["state"].get("request_id")
-            if database_unavailable(exc):
-                logger.warning("database unavailable: %r", exc, extra={"request_id": request_id})
-                failure = JSONResponse(
-                    {"detail": "The database is unavailable; try again shortly"},
-                    status_code=503,
-                    headers={"Retry-After": "5"},
-                )
-            else:
-                logger.exception("unhandled error", extra={"request_id": request_id})
-                failure = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+            failure = self.failure(scope, exc, timed_out=deadline.expired())
             await failure(scope, receive, send)
+
+    @staticmethod
+    def failure(scope: Scope, exc: Exception, *, timed_out: bool) -> JSONResponse:
+        """The answer to a request that failed with `exc` before its response started."""
+        request_id = scope["state"].get("request_id")
+        if scope["method"] in SAFE_METHODS:
+            outcome = "nothing was changed; try again shortly"
+        else:
+            outcome = "the request may or may not have been applied"
+        if timed_out:
+            logger.warning(
+                "request cut after REQUEST_TIMEOUT_SECONDS (%s s)",
+                settings.REQUEST_TIMEOUT_SECONDS,
+                extra={"request_id": request_id},
+            )
+            detail = f"The request took too long; {outcome}"
+        elif error := database_unavailable(exc):
+            outage.refuse(error, request_id)  # logged once per outage
+            detail = f"The database is unavailable; {outcome}"
+        else:
+            logger.exception("unhandled error", extra={"request_id": request_id})
+            return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+        return JSONResponse({"detail": detail}, status_code=503, headers=RETRY_AFTER)
+
+
+class ExitStatus:
+    """Exit status 0 after a graceful shutdown on SIGTERM, where it would be 143.
+
+    While uvicorn serves it handles SIGTERM itself; once it has shut down cleanly it puts back
+    the handler that was there before and raises the signal again, for that handler to act on
+    (its "cooperative signal handling", since 0.29). Python's default handler ends the process
+    by the signal: status 143 (-15 in `subprocess`), as if it had been killed. A single
+    uvicorn worker imports the app before it takes the signal over, so `install` (at import,
+    only where SIGTERM still has the default handler) puts `handle` there for uvicorn to hand
+    the signal back to: after the app's lifespan ended under uvicorn it returns, and the
+    process exits 0; at any other moment (during import, in the tests or the command line,
+    which import vocab too) it ends the process as the default would. Workers started with
+    `--workers` import the app after uvicorn took the signal over and are left alone (their
+    parent exits 0 already). Neither the lifespan nor the hashing threads play a part."""
+
+    def __init__(self) -> None:
+        self.shut_down_cleanly = False
+
+    def install(self) -> None:
+        """Handle SIGTERM from now on, if nothing else does."""
+        main_thread = threading.current_thread() is threading.main_thread()
+        if main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, self.handle)
+
+    def lifespan_ended(self) -> None:
+        """Note that the app has shut down, and whether uvicorn stopped it."""
+        handler = signal.getsignal(signal.SIGTERM)
+        self.shut_down_cleanly = isinstance(getattr(handler, "__self__", None), uvicorn.Server)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM: nothing more to do after uvicorn's graceful shutdown, else the default."""
+        if not self.shut_down_cleanly:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+
+exit_status = ExitStatus()
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -3000,6 +3312,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 # --- App ---
 
 configure_logging()
+exit_status.install()
 app = FastAPIOffline(
     title="vocab",
     summary="Learn words with spaced repetition.",
@@ -3047,8 +3360,10 @@ app.openapi = partial(with_head_operations, app.openapi)  # type: ignore[method-
 
 
 async def migrate_once() -> None:
-    """Apply migrations outside the server (the container runs this before it starts)."""
-    await Tortoise.init(config=TORTOISE_ORM)
+    """Apply migrations outside the server (the container runs this before it starts), with
+    no limit on how long a statement may take: a migration may rewrite a large table."""
+    connection = database_connection(limit_statements=False)
+    await Tortoise.init(config={**TORTOISE_ORM, "connections": {"default": connection}})
     try:
         applied = await migrate()
         print("applied:", ", ".join(applied) if applied else "nothing (up to date)")
@@ -3059,8 +3374,6 @@ async def migrate_once() -> None:
 def backup(destination: Path) -> None:
     """Copy the SQLite database into a new file with SQLite's online backup API: a consistent
     snapshot, taken while the server keeps running (PostgreSQL: pg_dump, see README)."""
-    import sqlite3  # imported here: only this command needs it
-
     source = TORTOISE_ORM["connections"]["default"]["credentials"].get("file_path")
     if DIALECT != "sqlite" or source == ":memory:":
         sys.exit("backup copies a SQLite database file; for PostgreSQL use pg_dump (see README)")

@@ -103,6 +103,7 @@ compose() {
         REFRESH_REUSE_GRACE_SECONDS="$REUSE_GRACE" \
         SECRET_KEY='' POSTGRES_USER='' POSTGRES_PASSWORD='' POSTGRES_DB='' CORS_ORIGINS='' \
         LOG_LEVEL='' WEB_CONCURRENCY='' FORWARDED_ALLOW_IPS='' \
+        DATABASE_TIMEOUT_SECONDS='' REQUEST_TIMEOUT_SECONDS='' \
         docker compose --progress quiet --project-name "$PROJECT" --project-directory "$ROOT" \
         --file "$ROOT/docker-compose.yml" --env-file /dev/null "$@"
 }

@@ -596,9 +596,15 @@ async def health(request: Request) -> Response:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    # vocab's pool: 1 connection at start, up to DATABASE_POOL_SIZE, the same timeouts.
+    # vocab's pool: 1 connection at start, up to DATABASE_POOL_SIZE, the same timeouts
+    # (DATABASE_TIMEOUT_SECONDS' default: to connect, and per statement on both sides).
     app.state.pool = await asyncpg.create_pool(
-        DATABASE_URL, min_size=1, max_size=POOL_SIZE, timeout=5, command_timeout=15
+        DATABASE_URL,
+        min_size=1,
+        max_size=POOL_SIZE,
+        timeout=5,
+        command_timeout=5.5,
+        server_settings={"statement_timeout": "5000ms"},
     )
     try:
         yield
