@@ -338,25 +338,42 @@ async def counters(
 # --- Session clock ---
 
 
-class SessionClock:
-    """`vocab.auth_now`, the clock tokens are issued, checked and spent by: frozen at the real
-    time it was made (so tokens issued before it are never from its future), moved only by
-    `advance`."""
+class Clock:
+    """One of the app's clocks in tests: an aware UTC datetime that moves only when told to."""
 
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+    def __init__(self, now: datetime) -> None:
+        self.now = now
 
     def __call__(self) -> datetime:
         return self.now
+
+    def set(self, now: datetime) -> None:
+        assert now.utcoffset() == timedelta(0), "keep the clock in UTC"
+        self.now = now
 
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
 
 
+#: Where `clock` starts: due dates, reviews and statistics then come out exact.
+START = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
+
+
 @pytest.fixture
-def session_clock(monkeypatch: pytest.MonkeyPatch) -> SessionClock:
-    clock = SessionClock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """`vocab.utcnow`, frozen at START until a test moves it."""
+    clock = Clock(START)
+    monkeypatch.setattr(vocab, "utcnow", clock)
+    return clock
+
+
+@pytest.fixture
+def session_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """`vocab.auth_now`, the clock tokens are issued, checked and spent by: frozen at the real
+    time it was made (so tokens issued before it are never from its future), moved only by
+    `advance`."""
+    clock = Clock(datetime.now(UTC))
     monkeypatch.setattr(vocab, "auth_now", clock)
     return clock
 

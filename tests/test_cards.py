@@ -5,17 +5,15 @@ every review (API.md, "Cards: both directions" and "Personal scheduling").
 The app's clock (`vocab.utcnow`) is frozen per test, so schedules and retrievability are exact.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import fsrs
 import pytest
-from conftest import make_word
+from conftest import START, make_word
 
-import vocab
 from models import Card, Review, User, Word
 
-START = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 NO_REVERSE = {
     "detail": [
         {
@@ -31,27 +29,6 @@ OWN_PARAMETERS = [
     0.1, 0.6, 1.5, 5.0, 7.0, 0.6, 2.5, 0.01, 1.5, 0.12, 0.9, 1.8, 0.08, 0.3, 1.3, 0.4, 2.1,
     0.6, 0.15, 0.1, 0.25,
 ]  # fmt: skip
-
-
-class Clock:
-    """The app's clock in tests: a UTC datetime that moves only when told to."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock(START)
-    monkeypatch.setattr(vocab, "utcnow", clock)
-    return clock
 
 
 async def review(client, headers, word_id: int, rating: str, **extra: Any) -> dict[str, Any]:

@@ -11,13 +11,11 @@ from typing import Any
 
 import fsrs
 import pytest
-from conftest import WORD_NOT_FOUND, assert_401, make_review, make_word, ts
+from conftest import START, WORD_NOT_FOUND, Clock, assert_401, make_review, make_word, ts
 
-import vocab
 from models import Card, Review
 
 #: Noon UTC on an ordinary day; tests move the clock from here.
-START = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 RATINGS = {
     "again": fsrs.Rating.Again,
     "hard": fsrs.Rating.Hard,
@@ -31,32 +29,6 @@ STATE_NAMES = {
 }
 EMPTY_BY_STATE = {"new": 0, "learning": 0, "review": 0, "relearning": 0}
 EMPTY_BY_DIFFICULTY = {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}
-
-
-class Clock:
-    """The app's clock in tests: an aware UTC datetime that only moves when told to."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, now: datetime) -> None:
-        assert now.utcoffset() == timedelta(0), "keep the clock in UTC"
-        self.now = now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """`vocab.utcnow`, frozen at START until a test moves it."""
-    clock = Clock(START)
-    monkeypatch.setattr(vocab, "utcnow", clock)
-    return clock
 
 
 def new_card(created: datetime) -> fsrs.Card:
