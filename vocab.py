@@ -2758,8 +2758,11 @@ async def create_many(user: User, words: list[Word]) -> int:
     skip the duplicates."""
     try:
         async with in_transaction():
+            # Ids only grow: the words this insert makes are above the highest id before it.
+            newest = await Word.all().order_by("-id").only("id").first()
             await Word.bulk_create(words, batch_size=IMPORT_CHUNK)
-            await Card.bulk_create(await cards_of_new_words(user), batch_size=IMPORT_CHUNK)
+            cards = await cards_of_new_words(user, after_id=newest.id if newest else 0)
+            await Card.bulk_create(cards, batch_size=IMPORT_CHUNK)
             await add_to_word_count(user, len(words))
         return len(words)
     except IntegrityError:
@@ -2777,12 +2780,15 @@ async def create_many(user: User, words: list[Word]) -> int:
         return created
 
 
-async def cards_of_new_words(user: User) -> list[Card]:
+async def cards_of_new_words(user: User, *, after_id: int) -> list[Card]:
     """The cards of the words this transaction inserted in bulk (which gives them no ids):
-    the user's words without a forward card. Any other request's words have theirs already,
-    or are not visible to this transaction."""
-    with_cards = Card.filter(user_id=user.id, direction=Direction.FORWARD).values("word_id")
-    new = Word.filter(user_id=user.id, id__not_in=Subquery(with_cards))
+    the user's words above `after_id` without a forward card (only those, so that each chunk
+    of a large import reads its own words, not the whole vocabulary). Any other request's
+    words have theirs already, or are not visible to this transaction."""
+    with_cards = Card.filter(
+        user_id=user.id, direction=Direction.FORWARD, word_id__gt=after_id
+    ).values("word_id")
+    new = Word.filter(user_id=user.id, id__gt=after_id, id__not_in=Subquery(with_cards))
     fields = ("id", "user_id", "created_at", "reverse", "suspended")
     return [card for row in await new.values(*fields) for card in new_cards(Word(**row))]
 
