@@ -43,7 +43,7 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -736,7 +736,8 @@ def body_limit(max_bytes: int) -> type[BodyLimitRoute]:
 # draft, as payment APIs do it). The first request with a key leaves a marker row in a short
 # transaction of its own, so that a retry while it runs (in any worker or replica) answers 409;
 # it then runs in one transaction with the storing of its response, so that a committed write
-# always has its stored response and a rolled-back one never does. A retry with the same body
+# always has its stored response and a rolled-back one never does (an import, which commits a
+# chunk at a time, stores it once done: see Idempotent.atomic). A retry with the same body
 # gets that response again with `Idempotent-Replayed: true`; another body with the key is 422.
 # Responses to requests that were refused before they were processed are not kept, so that a
 # retry can still succeed: a bad body or credentials (422 from validation, 401), 429, 5xx.
@@ -845,9 +846,17 @@ def registration_scope(request: Request, body: bytes) -> tuple[str, None] | None
 class Idempotent:
     """The dependency that gives a POST route `Idempotency-Key` (see BodyLimitRoute): it
     documents the header; BodyLimitRoute does the work. `scope_of` says whose keys a request
-    uses (and for which user), or None where the route will refuse it anyway."""
+    uses (and for which user), or None where the route will refuse it anyway.
+
+    `atomic`: the route's work and the storing of its response are one transaction (its own
+    transactions become savepoints in it). A route that writes in steps that must commit on
+    their own (an import, a chunk at a time, so that other writers are not held up) says
+    False: its response is stored once it has finished, and a retry after a crash half-way
+    runs it again, which must then do nothing twice by itself (an import skips the words it
+    finds)."""
 
     scope_of: Callable[[Request, bytes], tuple[str, int | None] | None]
+    atomic: bool = True
 
     def __call__(
         self,
@@ -890,7 +899,7 @@ class Idempotent:
         if isinstance(claimed, Response):
             return claimed
         try:
-            async with in_transaction():
+            async with in_transaction() if self.atomic else nullcontext():
                 response = await handler(request)
                 await keep_response(claimed, response)
             return response
@@ -914,6 +923,7 @@ class Idempotent:
 
 
 IDEMPOTENT = Depends(Idempotent(user_scope))
+IDEMPOTENT_IN_STEPS = Depends(Idempotent(user_scope, atomic=False))
 IDEMPOTENT_REGISTRATION = Depends(Idempotent(registration_scope))
 next_purge = 0.0
 
@@ -3182,7 +3192,7 @@ async def export_words(user: CurrentUser) -> StreamingResponse:
     )
 
 
-@transfer_router.post("/import", responses=error_responses(413), dependencies=[IDEMPOTENT])
+@transfer_router.post("/import", responses=error_responses(413), dependencies=[IDEMPOTENT_IN_STEPS])
 async def import_words(file: UploadFile, user: CurrentUser, request: Request) -> ImportResult:
     """Add words from a CSV or TSV file (an export, or an Anki notes export as plain text)."""
     if len((await request.form()).getlist("file")) > 1:  # the form FastAPI has parsed already

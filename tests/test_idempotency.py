@@ -134,6 +134,39 @@ async def test_import_retried_with_its_key_is_replayed_despite_a_new_multipart_b
     assert await Word.filter(user_id=auth.id).count() == 2
 
 
+async def test_import_cut_off_half_way_is_finished_by_its_retry_without_doubles(
+    client, auth, monkeypatch
+):
+    """An import commits a chunk at a time (other writers are not held up for a large file):
+    cut off after its first chunk, its retry with the same key imports the rest and skips
+    what is there."""
+    monkeypatch.setattr(vocab, "IMPORT_CHUNK", 1)
+    create_many = vocab.create_many
+    chunks = 0
+
+    async def dies_after_one_chunk(user, words):
+        nonlocal chunks
+        chunks += 1
+        if chunks == 2:
+            raise RuntimeError("the worker died")
+        return await create_many(user, words)
+
+    monkeypatch.setattr(vocab, "create_many", dies_after_one_chunk)
+    files = {"file": ("words.csv", b"word,definition\nhaus,house\nbaum,tree\n", "text/csv")}
+    r = await client.post("/words/import", headers=keyed(auth, "big"), files=files)
+    assert r.status_code == 500, r.text
+    assert await Word.filter(user_id=auth.id).count() == 1
+    assert await stored_keys() == []  # not answered: the key is free for the retry
+    r = await client.post("/words/import", headers=keyed(auth, "big"), files=files)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"created": 1, "skipped": 1, "errors": []}
+    assert sorted(await Word.filter(user_id=auth.id).values_list("word", flat=True)) == [
+        "baum",
+        "haus",
+    ]
+    assert await stored_keys() == [("big", 200)]
+
+
 async def test_register_retried_with_its_key_is_replayed_and_creates_one_account(client):
     body = {"email": "new@example.com", "password": DEFAULT_PASSWORD}
     headers = {"Idempotency-Key": "register-1"}
