@@ -469,6 +469,10 @@ DATABASE_DOWN = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, or statement_timeout
+    # A server shutting down ends connections that sit idle in a transaction with an error of
+    # its own; asyncpg is still consuming it when the next statement (a COMMIT) comes, which
+    # then fails with "another operation is in progress" (seen under writes during a stop).
+    asyncpg.InternalClientError,
 )
 #: SQLite's "database is locked": another process held the write lock past busy_timeout
 #: (primary result codes; the extended ones keep theirs in the low byte).
@@ -896,6 +900,8 @@ class Idempotent:
         if scope is None:
             return await handler(request)
         claimed = await claim_key(*scope, key, request_fingerprint(request, body))
+        if claimed is None:  # the token's user is gone: the route answers 401
+            return await handler(request)
         if isinstance(claimed, Response):
             return claimed
         try:
@@ -912,7 +918,10 @@ class Idempotent:
                 await release_key(claimed)
                 raise
             response = await http_error(request, exc)
-            await keep_response(claimed, response)
+            try:
+                await keep_response(claimed, response)
+            except Superseded:
+                raise KEY_IN_FLIGHT from None
             return response
         except Exception as exc:
             # Not processed (a body that fails validation) or failed: the key is free again.
@@ -930,10 +939,10 @@ next_purge = 0.0
 
 async def claim_key(
     scope: str, user_id: int | None, key: str, fingerprint: str
-) -> IdempotencyKey | Response:
+) -> IdempotencyKey | Response | None:
     """Take the key for this request (a marker row, committed at once), or answer for it: the
     stored response of the first request with it, 409 while that one runs, 422 for another
-    request under the same key."""
+    request under the same key. None when the user has just been deleted (no key for them)."""
     global next_purge
     if perf_counter() >= next_purge:
         next_purge = perf_counter() + PURGE_EVERY_SECONDS
@@ -954,7 +963,9 @@ async def claim_key(
             pass
         stored = await IdempotencyKey.get_or_none(scope=scope, key=key)
         if stored is None:
-            continue
+            if user_id is not None and not await User.exists(id=user_id):
+                return None
+            continue  # purged in between: take it
         if stored.expires_at <= now:
             # Only if it has not been completed meanwhile (PostgreSQL re-reads a row it waited
             # for); a request whose marker lapsed under it finds it gone and rolls back.
@@ -995,8 +1006,12 @@ async def keep_response(claimed: IdempotencyKey, response: Response) -> None:
 
 
 async def release_key(claimed: IdempotencyKey) -> None:
-    """Free the key of a request that was not processed, so that a retry runs it."""
-    await IdempotencyKey.filter(id=claimed.id, status_code__isnull=True).delete()
+    """Free the key of a request that was not processed, so that a retry runs it; should
+    that fail, the request's own error still goes out, and the marker lapses."""
+    try:
+        await IdempotencyKey.filter(id=claimed.id, status_code__isnull=True).delete()
+    except Exception:
+        logger.debug("could not free an idempotency key", exc_info=True)
 
 
 # --- Auth ---

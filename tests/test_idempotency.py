@@ -226,6 +226,16 @@ async def test_request_refused_before_processing_leaves_its_key_free(client, aut
     assert await stored_keys() == [("k", 201)]
 
 
+async def test_token_of_a_deleted_user_with_a_key_is_401(client, auth):
+    headers = keyed(auth, "k")
+    r = await client.delete("/users/me", headers=auth.headers)
+    assert r.status_code == 204, r.text
+    r = await client.post("/words", headers=headers, json=WORD)
+    assert r.status_code == 401, r.text
+    assert await IdempotencyKey.all().count() == 0
+    assert await Word.all().count() == 0
+
+
 async def test_register_refused_by_the_rate_limit_is_not_kept(client, monkeypatch):
     monkeypatch.setattr(vocab, "REGISTER_LIMIT", vocab.rate_limit("1/hour"))
     monkeypatch.setattr(vocab, "rate_limiter", vocab.MovingWindowRateLimiter(
