@@ -652,9 +652,12 @@ async def test_two_sqlite_workers_under_mixed_load_answer_no_5xx(tmp_path):
 #: The apps of these tests: requests cut after 3 s, so that a crashed request's key lapses in 4.
 RETRY_SETTINGS = {"DATABASE_TIMEOUT_SECONDS": str(DATABASE_TIMEOUT), "REQUEST_TIMEOUT_SECONDS": "3"}
 RETRY_LEARNERS = 4
-#: The client gives up on an answer after this, and retries (the app's own limit is longer
-#: for a request that waits on the database: some writes commit after the client has gone).
-CLIENT_TIMEOUT_SECONDS = DATABASE_TIMEOUT + 0.5
+#: The client gives up on an answer after this, and retries: before the app's own limits, so
+#: that some writes commit after the client has gone (what a retry without a key would repeat).
+CLIENT_TIMEOUT_SECONDS = 1.0
+#: A freeze shorter than every limit of the app: requests wait, then finish once it is thawed,
+#: after the client has given up on them.
+SHORT_FREEZE_SECONDS = 1.5
 RETRY_PAUSE_SECONDS = 0.25
 #: However long a fault lasts, one write must be acknowledged within this.
 RETRY_DEADLINE_SECONDS = 60.0
@@ -784,14 +787,18 @@ def keyed_figures(kind: str, client: RetryingClient) -> None:
 async def test_client_retrying_with_keys_records_everything_once_across_a_database_fault(
     cluster, tmp_path, fault
 ):
-    """A frozen database (every one of its processes stopped for a while) or a stopped one
-    (shut down, then started again), under learners who retry with their keys: afterwards
-    every word and every review is stored exactly once, though some requests answered 503,
-    timed out at the client, or committed after the client had given up."""
+    """A frozen database (every one of its processes stopped, for longer than the app waits,
+    then again for less) or a stopped one (shut down, then started again), under learners who
+    retry with their keys: afterwards every word and every review is stored exactly once,
+    though requests answered 503, timed out at the client, or committed after the client had
+    given up on them (those retries are replayed)."""
 
     async def freeze() -> None:
         with cluster.frozen():
             await asyncio.sleep(3 * DATABASE_TIMEOUT)
+        await asyncio.sleep(1)
+        with cluster.frozen():
+            await asyncio.sleep(SHORT_FREEZE_SECONDS)
 
     async def stop_and_start() -> None:
         await asyncio.to_thread(cluster.stop)
@@ -806,6 +813,8 @@ async def test_client_retrying_with_keys_records_everything_once_across_a_databa
     keyed_figures(f"database {fault}", client)
     client.assert_recorded_once(stored)
     assert client.answers["503"] + client.answers["timed out"] > 0, "no fault met: proved nothing"
+    if fault == "frozen":  # the writes the short freeze held up committed after the timeout
+        assert client.answers["201 replayed"] > 0, client.answers
     assert "unhandled error" not in app.log_text()
 
 
