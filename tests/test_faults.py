@@ -773,7 +773,7 @@ def keyed_figures(kind: str, client: RetryingClient) -> None:
         f"{len(client.words)} / {len(client.reviews)}",
     )
     record_figure(
-        f"retries with keys ({kind}): retries / of them replayed (Idempotent-Replayed)",
+        f"retries with keys ({kind}): attempts retried / answers replayed (Idempotent-Replayed)",
         f"{answers['retries']} / {answers['201 replayed']}",
     )
     failed = {
