@@ -68,3 +68,19 @@ async def test_one_round_trip_read_tells_404_from_401(client, auth, other_auth):
     assert r.status_code == 204, r.text
     assert_401(await client.get(f"/words/{word['id']}", headers=other_auth.headers))
     assert await Word.filter(id=word["id"]).exists()
+
+
+async def test_newest_page_is_the_orm_query(client, auth, other_auth):
+    for n in range(7):
+        await make_word(client, auth.headers, word=f"word {n}", reverse=n % 2 == 0)
+    await make_word(client, other_auth.headers, word="not alice's")
+    await make_review(client, auth.headers, (await Word.filter(word="word 3").first()).id)
+    cases = [(auth.id, 0, 50), (auth.id, 0, 3), (auth.id, 3, 3), (auth.id, 6, 50), (auth.id, 9, 5)]
+    cases += [(other_auth.id, 0, 50), (other_auth.id + 1000, 0, 50)]
+    for user_id, offset, limit in cases:
+        prepared = await vocab.NEWEST_PAGE.rows(user_id, offset, limit)
+        orm = await vocab.word_page(user_id, offset, limit)
+        assert prepared == orm
+    page = await vocab.NEWEST_PAGE.rows(auth.id, 3, 3)
+    assert [row["word"] for row in page] == ["word 3", "word 2", "word 1"]
+    assert {row["user__word_count"] for row in page} == {7}
