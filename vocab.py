@@ -14,6 +14,7 @@ import asyncio
 import copy
 import csv
 import email.message
+import gc
 import hashlib
 import hmac
 import html
@@ -29,6 +30,7 @@ import sqlite3
 import sys
 import threading
 import time
+import types
 import unicodedata
 import uuid
 import weakref
@@ -47,7 +49,7 @@ from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppres
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 from itertools import groupby
 from pathlib import Path
 from time import perf_counter
@@ -110,7 +112,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_json
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -129,8 +131,10 @@ from tortoise.contrib.fastapi import RegisterTortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 from tortoise.expressions import F, Q, Subquery
+from tortoise.fields.data import CharEnumFieldInstance, DatetimeField
 from tortoise.functions import Count
-from tortoise.queryset import QuerySet
+from tortoise.models import Model
+from tortoise.queryset import QuerySet, ValuesQuery
 from tortoise.transactions import in_transaction
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -498,6 +502,81 @@ def database_unavailable(exc: BaseException) -> BaseException | None:
     return None
 
 
+class PreparedQuery:
+    """An ORM query whose SQL Tortoise builds once, then runs with new values each time.
+
+    Tortoise builds a query's SQL anew on every run (pypika terms, copies, quoting): on a
+    single-word read that was more of the request's CPU than the database's answer. Here the
+    ORM builds the query from `build` once, with stand-in values for its arguments; each run
+    passes the arguments in place of the stand-ins and converts the columns as the ORM's own
+    `values()` would, so the rows are exactly the ORM query's (tests compare the two on both
+    databases). For hot paths only: a query whose shape varies (filters, sorting) is the
+    ORM's to build each time."""
+
+    #: Integers that no constant of these queries equals (they are valid ids, offsets and
+    #: limits, which the ORM checks): where one lands in the SQL's parameters is where that
+    #: argument goes.
+    STAND_INS = (1_987_654_321, 1_987_654_322, 1_987_654_323)
+
+    def __init__(self, build: Callable[..., Any]) -> None:
+        self.build = build
+        self.sql = ""
+        self.parameters: list[Any] = []
+        self.slots: list[int | None] = []
+        self.converters: list[tuple[str, Callable[[Any], Any]]] = []
+        self.model: type[Any] = Model
+
+    def prepare(self) -> None:
+        """Have the ORM build the SQL (once the database is open: it depends on the dialect)."""
+        arguments = self.STAND_INS[: self.build.__code__.co_argcount]
+        query = self.build(*arguments)
+        query._choose_db_if_not_chosen()
+        query._make_query()
+        self.sql, self.parameters = query.query.get_parameterized_sql()
+        self.slots = [arguments.index(p) if p in arguments else None for p in self.parameters]
+        self.model = query.model
+        if isinstance(query, ValuesQuery):  # as its _execute converts (a lambda: "as it is")
+            resolve = partial(query.resolve_to_python_value, self.model)
+            converters = [(a, resolve(f)) for a, f in query._fields_for_select.items()]
+            self.converters = [(a, f) for a, f in converters if self.converts(f)]
+
+    @staticmethod
+    def converts(convert: Callable[[Any], Any]) -> bool:
+        """Whether a column's conversion changes anything. A lambda is the ORM's "as it is";
+        on PostgreSQL asyncpg already gives aware datetimes (the ORM's conversion only moves
+        them to another UTC object), and an enum column's text equals its StrEnum member
+        (the API code makes members of it): a tenth of a list request's CPU, saved."""
+        if isinstance(convert, types.LambdaType):
+            return False
+        field = getattr(convert, "__self__", None)
+        return DIALECT != "postgres" or not isinstance(field, DatetimeField | CharEnumFieldInstance)
+
+    def bind(self, arguments: tuple[Any, ...]) -> list[Any]:
+        """The SQL's parameters for one run."""
+        if not self.sql:
+            self.prepare()
+        return [
+            p if s is None else arguments[s]
+            for s, p in zip(self.slots, self.parameters, strict=True)
+        ]
+
+    async def rows(self, *arguments: Any) -> list[dict[str, Any]]:
+        """Run a `values()` query: its rows, as the ORM would return them."""
+        parameters = self.bind(arguments)
+        rows: list[dict[str, Any]]
+        rows = await self.model._choose_db().execute_query_dict(self.sql, parameters)
+        for row in rows:
+            for column, convert in self.converters:
+                row[column] = convert(row[column])
+        return rows
+
+    async def objects(self, *arguments: Any) -> list[Any]:
+        """Run a model query: its objects, as the ORM would make them."""
+        parameters = self.bind(arguments)
+        _, rows = await self.model._choose_db().execute_query(self.sql, parameters)
+        return [self.model._init_from_db(**dict(row)) for row in rows]
+
+
 @asynccontextmanager
 async def migration_lock() -> AsyncIterator[None]:
     """Held while migrating: workers and replicas start together, one migrates while the
@@ -553,6 +632,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             applied = await migrate()
             if applied:
                 logger.info("applied migrations: %s", ", ".join(applied))
+        # What start-up made (framework, ORM, routes, schemas) lives as long as the process:
+        # out of the collector's sight, so that collections scan only what requests make
+        # (they were a part of the slowest requests' time).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -583,6 +667,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
 
 
+def json_response(
+    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """JSON-ready values as a response, serialised once by pydantic-core: byte for byte what
+    FastAPI makes of the route's response model, which the route still declares for /docs.
+    For hot reads of rows the database already typed, where building models only to serialise
+    them was a fifth of a list request's CPU."""
+    return Response(to_json(content), status_code, headers, "application/json")
+
+
 def not_found(thing: str) -> HTTPException:
     """The 404 for a missing (or another user's) resource."""
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{thing} not found")
@@ -611,21 +705,52 @@ CREDENTIALS_ERROR = HTTPException(
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 
-async def get_current_user(
+@dataclass(frozen=True)
+class Caller:
+    """Whom a valid access token names, before the database has been asked: the user's id and
+    the `token_version` the token was issued under."""
+
+    user_id: int
+    token_version: int
+
+    def signed_in(self, token_version: int) -> bool:
+        """Whether the token still counts, given the user's current `token_version` (a
+        password change or sign-out everywhere moves it on)."""
+        return token_version == self.token_version
+
+
+async def get_caller(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
-    """The user named by a valid access token, who must still exist and not have changed
-    their password since it was issued (the row read anyway tells: no extra query)."""
+) -> Caller:
+    """The caller named by a valid access token (signature, expiry, kind); whether the user
+    still exists and has not changed their password since is for the query that reads them."""
     if token is None:
         raise CREDENTIALS_ERROR
     claims = decode_token(token, "access", CREDENTIALS_ERROR)
-    user = await User.get_or_none(id=int(claims["sub"]))
-    if user is None or user.token_version != claims["ver"]:
+    request.state.user_id = int(claims["sub"])  # for the access log
+    return Caller(int(claims["sub"]), claims["ver"])
+
+
+#: The user by id; with PreparedQuery, as every authenticated request reads it.
+USER_BY_ID = PreparedQuery(lambda user_id: User.filter(id=user_id))
+
+
+async def user_of(caller: Caller) -> User:
+    """The caller's user, who must still exist and not have changed their password since the
+    token was issued."""
+    users = await USER_BY_ID.objects(caller.user_id)
+    if not users or not caller.signed_in(users[0].token_version):
         raise CREDENTIALS_ERROR
-    request.state.user_id = user.id  # for the access log
+    user: User = users[0]
     return user
 
 
+async def get_current_user(caller: Annotated[Caller, Depends(get_caller)]) -> User:
+    """The user named by a valid access token (see `user_of`)."""
+    return await user_of(caller)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
@@ -1256,9 +1381,18 @@ def encode_token(user: User, kind: TokenType, lifetime: timedelta, **extra: str)
     return jwt.encode({"alg": ALGORITHM}, claims, SIGNING_KEY, algorithms=[ALGORITHM]), jti
 
 
-def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str, Any]:
-    """Verify a JWT's signature, expiry and type; raise `error` on any failure."""
-    claims_registry = jwt.JWTClaimsRegistry(
+@lru_cache(maxsize=4096)
+def signed_claims(token: str, secret: bytes) -> Mapping[str, Any]:
+    """A token's claims, once its signature with the key `secret` is verified. Cached: a
+    client sends the same access token with every request until it expires, and verifying it
+    was a tenth of a simple read's CPU (its expiry and the rest are checked on each use)."""
+    return jwt.decode(token, OctKey.import_key(secret), algorithms=[ALGORITHM]).claims
+
+
+@cache
+def claims_rules(kind: TokenType) -> jwt.JWTClaimsRegistry:
+    """What the claims of a token of this kind must hold."""
+    return jwt.JWTClaimsRegistry(
         now=lambda: int(auth_now().timestamp()),
         exp={"essential": True},
         iat={"essential": True},
@@ -1266,9 +1400,13 @@ def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str,
         jti={"essential": True},
         type={"essential": True, "value": kind},
     )
+
+
+def decode_token(token: str, kind: TokenType, error: HTTPException) -> dict[str, Any]:
+    """Verify a JWT's signature, expiry and type; raise `error` on any failure."""
     try:
-        claims = jwt.decode(token, SIGNING_KEY, algorithms=[ALGORITHM]).claims
-        claims_registry.validate(claims)
+        claims = dict(signed_claims(token, SIGNING_KEY.raw_value))
+        claims_rules(kind).validate(claims)
         if not 0 < int(claims["sub"]) <= MAX_ID:
             raise ValueError("no such user id")
         uuid.UUID(claims["jti"])
@@ -1964,7 +2102,12 @@ class ForgettingCurve:
     @classmethod
     def of(cls, user: User) -> "ForgettingCurve":
         """The user's curve, now."""
-        decay = -fsrs_parameters(user)[20]
+        return cls.with_parameters(user.fsrs_parameters)
+
+    @classmethod
+    def with_parameters(cls, stored: list[float] | None) -> "ForgettingCurve":
+        """The curve, now, of a user whose stored `fsrs_parameters` are these."""
+        decay = -(stored[20] if stored else DEFAULT_PARAMETERS[20])
         return cls(now=utcnow(), decay=decay, factor=0.9 ** (1 / decay) - 1)
 
     def retrievability(self, stability: float | None, last_review: datetime | None) -> float | None:
@@ -2028,28 +2171,16 @@ class WordOut(BaseModel):
         curve: ForgettingCurve,
         **extra: Any,
     ) -> Self:
-        """Shape a stored word (a row of WORD_COLUMNS) and its cards (rows of CARD_COLUMNS by
-        direction) for the API; `extra` fills a subclass's own fields.
+        """Shape a stored word and its cards (see `word_json`) as the model; `extra` fills a
+        subclass's own fields.
 
         The values come from the database, which already enforces their types, so the
         models are built without validating them again (a tenth of a list request's CPU)."""
-        reverse = cards.get(Direction.REVERSE) if word["reverse"] else None
-        return cls.model_construct(
-            id=word["id"],
-            word=word["word"],
-            definition=word["definition"],
-            example=word["example"],
-            language=language_from_column(word["language"]),
-            difficulty=word["difficulty"],
-            tags=tags_from_column(word["tags"]),
-            created_at=word["created_at"],
-            updated_at=word["updated_at"],
-            reverse=bool(word["reverse"]),
-            suspended=bool(word["suspended"]),
-            schedule=schedule_of(cards[Direction.FORWARD], curve),
-            reverse_schedule=None if reverse is None else schedule_of(reverse, curve),
-            **extra,
-        )
+        values = word_json(word, cards, curve)
+        values["schedule"] = ScheduleOut.model_construct(**values["schedule"])
+        if values["reverse_schedule"] is not None:
+            values["reverse_schedule"] = ScheduleOut.model_construct(**values["reverse_schedule"])
+        return cls.model_construct(**values, **extra)
 
     @classmethod
     def of_word(cls, word: Word, cards: Iterable[Card], curve: ForgettingCurve) -> Self:
@@ -2058,18 +2189,41 @@ class WordOut(BaseModel):
         return cls.of(row, {card.direction: card_values(card) for card in cards}, curve)
 
 
-def schedule_of(card: Mapping[str, Any], curve: ForgettingCurve) -> ScheduleOut:
-    """A card's row as the API's schedule."""
-    return ScheduleOut.model_construct(
-        state=State(card["state"]),
-        due_at=card["due_at"],
-        stability=card["stability"],
-        difficulty=card["fsrs_difficulty"],
-        retrievability=curve.retrievability(card["stability"], card["last_reviewed_at"]),
-        reps=card["reps"],
-        lapses=card["lapses"],
-        last_reviewed_at=card["last_reviewed_at"],
-    )
+def schedule_json(card: Mapping[str, Any], curve: ForgettingCurve) -> dict[str, Any]:
+    """A card's row as the API's schedule (ScheduleOut's fields)."""
+    return {
+        "state": State(card["state"]),
+        "due_at": card["due_at"],
+        "stability": card["stability"],
+        "difficulty": card["fsrs_difficulty"],
+        "retrievability": curve.retrievability(card["stability"], card["last_reviewed_at"]),
+        "reps": card["reps"],
+        "lapses": card["lapses"],
+        "last_reviewed_at": card["last_reviewed_at"],
+    }
+
+
+def word_json(
+    word: Mapping[str, Any], cards: Mapping[Direction, Mapping[str, Any]], curve: ForgettingCurve
+) -> dict[str, Any]:
+    """A stored word (a row of WORD_COLUMNS) and its cards (rows of CARD_COLUMNS by
+    direction) as the API shows them: WordOut's fields, ready to serialise."""
+    reverse = cards.get(Direction.REVERSE) if word["reverse"] else None
+    return {
+        "id": word["id"],
+        "word": word["word"],
+        "definition": word["definition"],
+        "example": word["example"],
+        "language": language_from_column(word["language"]),
+        "difficulty": word["difficulty"],
+        "tags": tags_from_column(word["tags"]),
+        "created_at": word["created_at"],
+        "updated_at": word["updated_at"],
+        "reverse": bool(word["reverse"]),
+        "suspended": bool(word["suspended"]),
+        "schedule": schedule_json(cards[Direction.FORWARD], curve),
+        "reverse_schedule": None if reverse is None else schedule_json(reverse, curve),
+    }
 
 
 @dataclass
@@ -2082,6 +2236,10 @@ class WordRows:
     def out(self, curve: ForgettingCurve) -> WordOut:
         """The word as the API shows it."""
         return WordOut.of(self.word, self.cards, curve)
+
+    def json(self, curve: ForgettingCurve) -> dict[str, Any]:
+        """The word as the API shows it, ready to serialise."""
+        return word_json(self.word, self.cards, curve)
 
 
 def words_of_rows(rows: Iterable[Mapping[str, Any]]) -> dict[int, WordRows]:
@@ -2152,7 +2310,7 @@ class WordQuery(BaseModel):
     )
     sort: WordSort = WordSort.NEWEST
 
-    def filters(self, user: User) -> list[Q]:
+    def filters(self, user_id: int) -> list[Q]:
         """The query's filters as ORM conditions (none when it has no filter)."""
         filters: list[Q] = []
         key = search_key(trim(self.q or ""))
@@ -2165,7 +2323,7 @@ class WordQuery(BaseModel):
         if self.language is not None:
             filters.append(Q(language=language_to_column(self.language.strip())))
         if self.due is not None:
-            due = Subquery(due_cards(user, utcnow()).values("word_id"))
+            due = Subquery(due_cards(user_id, utcnow()).values("word_id"))
             filters.append(Q(id__in=due) if self.due else Q(id__not_in=due))
         return filters
 
@@ -2192,14 +2350,6 @@ async def get_word_or_404(word_id: int, user: User) -> Word:
     if word is None:
         raise WORD_NOT_FOUND
     return word
-
-
-async def read_word_or_404(word_id: int, user: User) -> WordRows:
-    """The user's word with its cards, in one query, or 404."""
-    rows = await word_query(word_id, user).values(*WORD_AND_CARD)
-    if not rows:
-        raise WORD_NOT_FOUND
-    return words_of_rows(rows)[rows[0]["id"]]
 
 
 def word_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -2265,29 +2415,66 @@ words_router = APIRouter(
 )
 
 
-@words_router.get("")
-async def read_words(user: CurrentUser, query: Annotated[WordQuery, Query()]) -> WordPage:
-    """List the user's words, filtered, sorted and paged."""
-    filters = query.filters(user)
-    matching = Word.filter(*filters, user_id=user.id)
-    # One row per word: the word joined with its forward card; reverse cards come after.
-    forward = matching.filter(cards__direction=Direction.FORWARD)
-    page = forward.order_by(*WORD_ORDER[query.sort]).offset(query.offset).limit(query.limit)
-    words = words_of_rows(await page.values(*WORD_AND_CARD))
-    if not filters:
-        total = user.word_count  # kept up to date: no COUNT over a large vocabulary
-    elif query.offset == 0 and len(words) < query.limit:
-        total = len(words)  # a first page that is not full holds every match
-    else:
-        total = await matching.count()
+#: What a list needs of the words' owner, read with the page: the token check, the total of
+#: an unfiltered list and the forgetting curve.
+OWNER_COLUMNS = ("user__token_version", "user__word_count", "user__fsrs_parameters")
+
+
+def word_page(
+    user_id: int,
+    offset: int,
+    limit: int,
+    sort: WordSort = WordSort.NEWEST,
+    filters: Sequence[Q] = (),
+) -> ValuesQuery[Any]:
+    """A page of the user's words, one row per word (joined with its forward card; reverse
+    cards are read after), with the owner's columns."""
+    forward = Word.filter(*filters, user_id=user_id, cards__direction=Direction.FORWARD)
+    page = forward.order_by(*WORD_ORDER[sort]).offset(offset).limit(limit)
+    return page.values(*WORD_AND_CARD, *OWNER_COLUMNS)
+
+
+#: The list as most requests ask for it (no filter, newest first), built once.
+NEWEST_PAGE = PreparedQuery(lambda user_id, offset, limit: word_page(user_id, offset, limit))
+
+
+async def reverse_cards_of(words: dict[int, WordRows]) -> None:
+    """Add their reverse cards to the words that have them on."""
     reversed_ids = [word_id for word_id, word in words.items() if word.word["reverse"]]
     if reversed_ids:
         reverse_cards = Card.filter(word_id__in=reversed_ids, direction=Direction.REVERSE)
         for row in await reverse_cards.values("word_id", *CARD_COLUMNS):
             words[row["word_id"]].cards[Direction.REVERSE] = card_row(row, prefix="")
-    curve = ForgettingCurve.of(user)
-    items = [word.out(curve) for word in words.values()]
-    return WordPage(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+@words_router.get("", response_model=WordPage)
+async def read_words(caller: CurrentCaller, query: Annotated[WordQuery, Query()]) -> Response:
+    """List the user's words, filtered, sorted and paged."""
+    filters = query.filters(caller.user_id)
+    if not filters and query.sort == WordSort.NEWEST:
+        rows = await NEWEST_PAGE.rows(caller.user_id, query.offset, query.limit)
+    else:
+        rows = await word_page(caller.user_id, query.offset, query.limit, query.sort, filters)
+    if rows:  # the rows carry their owner: one round trip
+        owner = {column.removeprefix("user__"): rows[0][column] for column in OWNER_COLUMNS}
+        if not caller.signed_in(owner["token_version"]):
+            raise CREDENTIALS_ERROR
+    else:  # a user gone or signed out is 401, not an empty page
+        user = await user_of(caller)
+        owner = {"word_count": user.word_count, "fsrs_parameters": user.fsrs_parameters}
+    words = words_of_rows(rows)
+    if not filters:
+        total = owner["word_count"]  # kept up to date: no COUNT over a large vocabulary
+    elif query.offset == 0 and len(words) < query.limit:
+        total = len(words)  # a first page that is not full holds every match
+    else:
+        total = await Word.filter(*filters, user_id=caller.user_id).count()
+    await reverse_cards_of(words)
+    curve = ForgettingCurve.with_parameters(owner["fsrs_parameters"])
+    items = [word.json(curve) for word in words.values()]
+    return json_response(
+        {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
+    )
 
 
 @words_router.post("", status_code=201, responses=error_responses(409), dependencies=[IDEMPOTENT])
@@ -2307,10 +2494,27 @@ async def create_word(body: WordCreate, user: CurrentUser, response: Response) -
     return WordOut.of_word(word, cards, ForgettingCurve.of(user))
 
 
-@words_router.get("/{word_id:int}", responses=error_responses(404))
-async def read_word(word_id: WordId, user: CurrentUser) -> WordOut:
+#: A word with its cards and what its owner's token check and forgetting curve need: the
+#: whole of a single-word read in one round trip (a word exists only while its user does).
+WORD_WITH_OWNER = PreparedQuery(
+    lambda word_id, user_id: Word.filter(id=word_id, user_id=user_id).values(
+        *WORD_AND_CARD, "user__token_version", "user__fsrs_parameters"
+    )
+)
+
+
+@words_router.get("/{word_id:int}", response_model=WordOut, responses=error_responses(404))
+async def read_word(word_id: WordId, caller: CurrentCaller) -> Response:
     """One of the user's words."""
-    return (await read_word_or_404(word_id, user)).out(ForgettingCurve.of(user))
+    rows = await WORD_WITH_OWNER.rows(valid_id(word_id), caller.user_id)
+    if not rows:
+        await user_of(caller)  # a user gone or signed out is 401, not 404
+        raise WORD_NOT_FOUND
+    owner = rows[0]
+    if not caller.signed_in(owner["user__token_version"]):
+        raise CREDENTIALS_ERROR
+    curve = ForgettingCurve.with_parameters(owner["user__fsrs_parameters"])
+    return json_response(words_of_rows(rows)[owner["id"]].json(curve))
 
 
 @words_router.patch("/{word_id:int}", responses=error_responses(404, 409))
@@ -2611,14 +2815,14 @@ async def undo_latest_review(word_id: int, review_id: int, user: User) -> WordOu
     return WordOut.of_word(word, cards.values(), ForgettingCurve.of(user))
 
 
-def studied_cards(user: User) -> QuerySet[Card]:
+def studied_cards(user_id: int) -> QuerySet[Card]:
     """The user's cards that are studied (not suspended, and reverse ones only while on)."""
-    return Card.filter(user_id=user.id, active=True)
+    return Card.filter(user_id=user_id, active=True)
 
 
-def due_cards(user: User, now: datetime) -> QuerySet[Card]:
+def due_cards(user_id: int, now: datetime) -> QuerySet[Card]:
     """The user's cards that are due now: new ones, and reviewed ones whose time has come."""
-    return studied_cards(user).filter(Q(state=State.NEW) | Q(due_at__lte=now))
+    return studied_cards(user_id).filter(Q(state=State.NEW) | Q(due_at__lte=now))
 
 
 async def streak_days(user: User, today: date) -> int:
@@ -2698,9 +2902,9 @@ async def read_study_queue(
     """Cards to study now, of both directions: reviewed cards that are due, most overdue
     first, then new cards, oldest word first. Suspended words never come."""
     now = utcnow()
-    due_total = await due_cards(user, now).count()
+    due_total = await due_cards(user.id, now).count()
     picked = (
-        await studied_cards(user)
+        await studied_cards(user.id)
         .filter(due_at__lte=now, state__not=State.NEW)
         .order_by("due_at", "id")
         .limit(limit)
@@ -2708,7 +2912,7 @@ async def read_study_queue(
     )
     if len(picked) < limit:
         picked += (
-            await studied_cards(user)
+            await studied_cards(user.id)
             .filter(state=State.NEW)
             .order_by("due_at", "id")
             .limit(limit - len(picked))
@@ -2732,7 +2936,7 @@ async def read_stats(user: CurrentUser) -> StatsOut:
     """Counts of words, cards and reviews, 30-day retention and the daily streak."""
     now = utcnow()
     today = now.date()
-    by_state = dict.fromkeys(State, 0) | await count_by(studied_cards(user), "state")
+    by_state = dict.fromkeys(State, 0) | await count_by(studied_cards(user.id), "state")
     by_difficulty = {str(d): 0 for d in range(1, 6)} | {
         str(d): n for d, n in (await count_by(Word.filter(user_id=user.id), "difficulty")).items()
     }
@@ -2743,7 +2947,7 @@ async def read_stats(user: CurrentUser) -> StatsOut:
     return StatsOut(
         words=sum(by_difficulty.values()),
         new=by_state[State.NEW],
-        due=await due_cards(user, now).count(),
+        due=await due_cards(user.id, now).count(),
         reviews_today=await reviews.filter(reviewed_on=today).count(),
         reviews_total=await reviews.count(),
         retention_30d=recalled / recent_total if recent_total else None,
@@ -3344,6 +3548,9 @@ def configure_logging() -> None:
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
     logging.basicConfig(level=settings.LOG_LEVEL, handlers=[handler])
+    # No record needs the caller's file and line (the logging HOWTO's "Optimization"): looking
+    # them up walked the stack for every access-log line.
+    logging._srcfile = None
     logging.getLogger("tortoise").setLevel(logging.WARNING)  # it logs its whole config at start
 
 
@@ -3681,13 +3888,14 @@ app = FastAPIOffline(
 # carry CORS headers and a request id, and lose their body on HEAD).
 app.add_middleware(ErrorMiddleware)
 app.add_middleware(HeadMiddleware)
-app.add_middleware(
-    CORSMiddleware,
-    allow_origins=settings.cors_origins,
-    allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
-    allow_headers=["Authorization", "Content-Type", "X-Request-ID", IDEMPOTENCY_HEADER],
-    expose_headers=["X-Request-ID", "Location", "Retry-After", "Idempotent-Replayed"],
-)
+if settings.cors_origins:  # else no browser page of another origin may call the API at all
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", IDEMPOTENCY_HEADER],
+        expose_headers=["X-Request-ID", "Location", "Retry-After", "Idempotent-Replayed"],
+    )
 app.add_middleware(RequestContextMiddleware)
 # Outermost, so that logs and rate limits see the same client: the one a trusted proxy names.
 # Applied here rather than left to uvicorn's --proxy-headers alone, so that it holds under any

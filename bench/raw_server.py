@@ -16,6 +16,7 @@ jti) with the standard library's hmac; the user is then looked up by id. Configu
 from the environment: DATABASE_URL (postgres://...), SECRET_KEY, DATABASE_POOL_SIZE,
 ACCESS_TOKEN_MINUTES, REFRESH_TOKEN_DAYS. Run it with
 `uvicorn raw_server:app --app-dir bench --loop uvloop --http httptools --no-access-log`.
+Like vocab it writes one JSON access-log line per request at LOG_LEVEL=INFO (to stderr).
 """
 
 import base64
@@ -23,6 +24,7 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import time
 import unicodedata
@@ -40,9 +42,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DATABASE_URL = os.environ["DATABASE_URL"]
 SECRET = os.environ["SECRET_KEY"].encode()
@@ -196,7 +200,10 @@ def user_id_of(request: Request) -> int | None:
         user_id = int(claims["sub"])
     except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
         return None
-    return user_id if 0 < user_id <= MAX_ID else None
+    if not 0 < user_id <= MAX_ID:
+        return None
+    request.state.user_id = user_id  # for the access log
+    return user_id
 
 
 def token(user_id: int, kind: str, lifetime: int, **extra: str) -> tuple[str, str]:
@@ -612,7 +619,82 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
+# --- The access log: one JSON line per request, as vocab writes it in production ---
+
+access_log = logging.getLogger("raw.access")
+
+
+class JsonLines(logging.Formatter):
+    """vocab's JSON log line (time, level, logger, pid, message and the request's fields)."""
+
+    FIELDS = ("request_id", "user_id", "method", "path", "status", "duration_ms", "client")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        entry.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
+        return orjson.dumps(entry).decode()
+
+
+def configure_logging() -> None:
+    """LOG_LEVEL (vocab's variable) to stderr, which the benchmark sends to a file."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines())
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), handlers=[handler])
+    logging._srcfile = None  # as vocab: no caller lookup per record
+
+
+class AccessLog:
+    """A request id (X-Request-ID) and one access-log line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                header = (b"x-request-id", request_id.encode())
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            duration = time.perf_counter() - started
+            access_log.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "request_id": request_id,
+                    "user_id": scope.get("state", {}).get("user_id"),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "client": (scope.get("client") or ("unknown",))[0],
+                },
+            )
+
+
+configure_logging()
 app = Starlette(
+    middleware=[Middleware(AccessLog)],
     routes=[
         Route("/words", list_words, methods=["GET"]),
         Route("/words", create_word, methods=["POST"]),

@@ -170,10 +170,14 @@ class CpuWindow:
 
 
 class Server:
-    """A uvicorn server started by this script, pinned to one core."""
+    """A uvicorn server started by this script (pinned to one core unless told otherwise);
+    with several workers, `pid` is uvicorn's parent process, which serves no request."""
 
-    def __init__(self, name: str, app: str, app_dir: Path, port: int, env: dict[str, str]):
+    def __init__(
+        self, name: str, app: str, app_dir: Path, port: int, env: dict[str, str], workers: int = 1
+    ):
         self.name, self.app, self.app_dir, self.port, self.env = name, app, app_dir, port, env
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 
@@ -209,6 +213,8 @@ class Server:
             "--no-access-log",
             "--log-level",
             "warning",
+            "--workers",
+            str(self.workers),
         ]
         if cpu is not None:
             command = ["taskset", "-c", cpu, *command]  # taskset execs: the pid is uvicorn's
@@ -445,7 +451,9 @@ class Bench:
             DATABASE_URL=self.database_url,
             ENVIRONMENT="production",
             SECRET_KEY=self.secret,
-            LOG_LEVEL="WARNING",
+            # As deployed: every request writes its JSON access-log line (to the server's
+            # log file, bench/results/*/NAME-server.log); the raw server writes the same line.
+            LOG_LEVEL=self.args.log_level,
             RATE_LIMIT_LOGIN="off",
             RATE_LIMIT_LOGIN_CLIENT="off",
             RATE_LIMIT_LOGIN_ACCOUNT="off",
@@ -633,12 +641,21 @@ class Bench:
         email = self.seed["users"]["main"]["email"]
         return urllib.parse.urlencode({"username": email, "password": self.seed["password"]})
 
-    def measure(self, server: Server, scenario: Scenario, seconds: float, label: str, **kw: Any):
+    def measure(
+        self,
+        server: Server,
+        scenario: Scenario,
+        seconds: float,
+        label: str,
+        cpu: str | None = "client",  # "client": the client core
+        **kw: Any,
+    ):
         if "PREFIX" in scenario.args:  # unique words per run
             stamp = f"{server.name}-{label}-{int(time.time() * 1000) % 10**8}"
             args = [stamp if a == "PREFIX" else a for a in scenario.args]
             scenario = Scenario(**{**scenario.__dict__, "args": args})
-        result = run_wrk(self.wrk, server, scenario, seconds, self.args.client_cpu, **kw)
+        client_cpu = self.args.client_cpu if cpu == "client" else cpu
+        result = run_wrk(self.wrk, server, scenario, seconds, client_cpu, **kw)
         where = f"{scenario.label} on {server.name} ({label})"
         # A warm-up of a slow endpoint, or the side load (logins) in a short smoke run, may finish
         # no request; a measured run must.
@@ -710,6 +727,33 @@ class Bench:
                 )
         self.results["burst"] = runs
         self.results["burst_baseline"] = alone
+
+    def run_workers(self) -> None:
+        """`GET /words/{id}` on vocab with one worker and with WEB_CONCURRENCY=2, neither the
+        servers nor wrk pinned (two workers need both cores)."""
+        get = {s.key: s for s in self.scenarios()}["get"]
+        runs: dict[str, list[dict[str, Any]]] = {"1": [], "2": []}
+        self.servers["vocab"].stop()
+        for round_no in range(1, self.args.rounds + 1):
+            for workers in ("1", "2"):
+                server = Server(
+                    "vocab", "vocab:app", ROOT, self.args.port, self.env(WEB_CONCURRENCY=workers)
+                )
+                server.workers = int(workers)
+                server.start(self.workdir, None)
+                if self.args.warmup > 0:
+                    self.measure(server, get, self.args.warmup, "warm-up", cpu=None)
+                r = self.measure(
+                    server, get, self.args.duration, f"{workers}w r{round_no}", cpu=None
+                )
+                server.stop()
+                runs[workers].append(r)
+                log(
+                    f"GET /words/{{id}} vocab, {workers} worker(s), unpinned, round {round_no}: "
+                    f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
+                )
+        self.servers["vocab"].start(self.workdir, self.args.server_cpu)
+        self.results["workers"] = runs
 
     def run_memory(self) -> None:
         """RSS of freshly started servers after N/2 and N mixed requests."""
@@ -791,6 +835,48 @@ def machine() -> dict[str, str]:
         info["memory"] = f"{kib / 1024 / 1024:.1f} GiB"
     info["kernel"] = platform.release()
     return info
+
+
+#: Issue 16's targets: vocab/raw req/s at least this, p99 at most P99_LIMIT× raw's.
+RATIO_TARGETS = {"get": 0.5, "list": 0.5, "create": 0.45, "review": 0.5, "study": 0.6}
+P99_LIMIT = 2.5
+WORKERS_TARGET = 1.6
+RSS_LIMIT_MIB = 100
+#: "Flat": RSS grows by at most this share from the middle of the memory run to its end.
+RSS_FLAT = 0.05
+
+
+def target_table(res: dict[str, Any], s: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """The targets, each with its figure and whether it is met."""
+    runs, labels = res["runs"], res["labels"]
+    rows = []
+    for key, target in RATIO_TARGETS.items():
+        if key not in runs:
+            continue
+        pairs = zip(runs[key]["vocab"], runs[key]["raw"], strict=True)
+        ratio = median([a["rps"] / b["rps"] for a, b in pairs])
+        p99 = s[key]["vocab"]["p99_ms"] / s[key]["raw"]["p99_ms"]
+        met = ratio >= target and p99 <= P99_LIMIT
+        rows.append(
+            f"| `{labels[key]}` ≥ {target}× raw req/s, p99 ≤ {P99_LIMIT}× raw | "
+            f"{ratio:.2f}×, p99 {p99:.1f}× | {'yes' if met else 'no'} |"
+        )
+    if "workers" in res:
+        one, two = (median([r["rps"] for r in res["workers"][n]]) for n in ("1", "2"))
+        rows.append(
+            f"| two workers ≥ {WORKERS_TARGET}× one on `GET /words/{{id}}` | {two / one:.2f}× | "
+            f"{'yes' if two / one >= WORKERS_TARGET else 'no'} |"
+        )
+    if "memory" in res:
+        points = res["memory"]["vocab"]
+        middle, end = points[-2]["rss_mib"], points[-1]["rss_mib"]
+        met = end <= RSS_LIMIT_MIB and end <= middle * (1 + RSS_FLAT)
+        rows.append(
+            f"| RSS ≤ {RSS_LIMIT_MIB} MB after {points[-1]['requests']:,} requests, flat from "
+            f"the middle (≤ {100 * RSS_FLAT:.0f} % growth) | {middle:.0f} → {end:.0f} MiB | "
+            f"{'yes' if met else 'no'} |"
+        )
+    return ["| target (issue 16) | vocab | met? |", "|---|---|---|", *rows]
 
 
 def report(bench: Bench, command: str) -> str:
@@ -879,6 +965,13 @@ def report(bench: Bench, command: str) -> str:
             )
             + " |"
         )
+    if "workers" in res:
+        one, two = (median([r["rps"] for r in res["workers"][n]]) for n in ("1", "2"))
+        lines.append(
+            "| `GET /words/{id}`, two workers (WEB_CONCURRENCY=2) vs one, nothing pinned | "
+            f"{two:,.0f} vs {one:,.0f} req/s ({two / one:.2f}×) | – |"
+        )
+    lines += ["", *target_table(res, s)]
     counts, timings = bench.seed["counts"], bench.seed["timings"]
     m = res["machine"]
     lines += [
@@ -921,6 +1014,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--server-cpu", default="0", help="core for the servers ('' for none)")
     parser.add_argument("--client-cpu", default="1", help="core for wrk ('' for none)")
     parser.add_argument("--only", help="comma-separated scenario keys (list,get,...) to run")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="both servers' LOG_LEVEL (INFO: an access log, as deployed)",
+    )
     parser.add_argument("--skip-extras", action="store_true", help="no login burst or memory")
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
@@ -988,6 +1086,7 @@ def main() -> None:
         bench.run_scenarios()
         if not args.skip_extras and not args.only:
             bench.run_login_burst()
+            bench.run_workers()
             bench.run_memory()
     finally:
         for server in bench.servers.values():

@@ -1,0 +1,86 @@
+"""The hot reads whose SQL the ORM builds once (vocab.PreparedQuery) return exactly what the
+ORM's own query returns, on whichever database the suite runs, and the one-round-trip word
+read still tells a missing word (404) from a token that no longer counts (401)."""
+
+from typing import Any
+
+from conftest import WORD_NOT_FOUND, assert_401, make_review, make_word
+
+import vocab
+from models import User, Word
+
+
+def fields_of(user: User) -> dict[str, Any]:
+    """Every stored field of a user object."""
+    return {name: getattr(user, name) for name in User._meta.db_fields}
+
+
+async def test_user_by_id_is_the_orm_query(client, auth, other_auth):
+    await User.filter(id=auth.id).update(fsrs_parameters=[0.5] * 21, reverse_cards=True)
+    for user_id in (auth.id, other_auth.id, other_auth.id + 1000):
+        prepared = await vocab.USER_BY_ID.objects(user_id)
+        orm = await User.filter(id=user_id)
+        assert [fields_of(u) for u in prepared] == [fields_of(u) for u in orm]
+        assert [type(u) for u in prepared] == [User] * len(orm)
+    assert len(await vocab.USER_BY_ID.objects(auth.id)) == 1
+    assert await vocab.USER_BY_ID.objects(other_auth.id + 1000) == []
+
+
+async def test_word_with_owner_is_the_orm_query(client, auth, other_auth):
+    plain = await make_word(client, auth.headers, word="plain", tags=["a", "b"])
+    both_ways = await make_word(
+        client, auth.headers, word="both", reverse=True, language="de", example="ein Beispiel"
+    )
+    await make_review(client, auth.headers, both_ways["id"], rating="hard")
+    await make_review(client, auth.headers, both_ways["id"], rating="easy", direction="reverse")
+    r = await client.patch(f"/words/{plain['id']}", headers=auth.headers, json={"suspended": True})
+    assert r.status_code == 200, r.text
+    await User.filter(id=auth.id).update(fsrs_parameters=[0.4] * 21)
+    columns = (*vocab.WORD_AND_CARD, "user__token_version", "user__fsrs_parameters")
+    cases = [
+        (plain["id"], auth.id),
+        (both_ways["id"], auth.id),
+        (both_ways["id"], other_auth.id),  # another user's word: no rows
+        (both_ways["id"] + 1000, auth.id),
+    ]
+    for word_id, user_id in cases:
+        prepared = await vocab.WORD_WITH_OWNER.rows(word_id, user_id)
+        orm = await Word.filter(id=word_id, user_id=user_id).values(*columns)
+        key = lambda row: row["cards__direction"]  # noqa: E731 (the order is the database's)
+        assert sorted(prepared, key=key) == sorted(orm, key=key)
+    rows = await vocab.WORD_WITH_OWNER.rows(both_ways["id"], auth.id)
+    assert len(rows) == 2 and {row["user__fsrs_parameters"][0] for row in rows} == {0.4}
+
+
+async def test_one_round_trip_read_tells_404_from_401(client, auth, other_auth):
+    word = await make_word(client, auth.headers)
+    r = await client.get(f"/words/{word['id']}", headers=other_auth.headers)
+    assert r.status_code == 404, r.text
+    assert r.json() == WORD_NOT_FOUND
+    r = await client.get(f"/words/{word['id']}", headers=auth.headers)
+    assert r.status_code == 200, r.text
+    # A password change moves the token version on: the same token now fails, found or not.
+    await User.filter(id=auth.id).update(token_version=1)
+    assert_401(await client.get(f"/words/{word['id']}", headers=auth.headers))
+    assert_401(await client.get(f"/words/{word['id'] + 1}", headers=auth.headers))
+    # A deleted account's token fails too, where its words went with it.
+    r = await client.delete("/users/me", headers=other_auth.headers)
+    assert r.status_code == 204, r.text
+    assert_401(await client.get(f"/words/{word['id']}", headers=other_auth.headers))
+    assert await Word.filter(id=word["id"]).exists()
+
+
+async def test_newest_page_is_the_orm_query(client, auth, other_auth):
+    for n in range(7):
+        await make_word(client, auth.headers, word=f"word {n}", reverse=n % 2 == 0)
+    await make_word(client, other_auth.headers, word="not alice's")
+    await make_review(client, auth.headers, (await Word.filter(word="word 3").first()).id)
+    cases = [(auth.id, 0, 50), (auth.id, 0, 3), (auth.id, 3, 3), (auth.id, 6, 50), (auth.id, 9, 5)]
+    cases += [(other_auth.id, 0, 50), (other_auth.id + 1000, 0, 50)]
+    for user_id, offset, limit in cases:
+        prepared = await vocab.NEWEST_PAGE.rows(user_id, offset, limit)
+        orm = await vocab.word_page(user_id, offset, limit)
+        assert prepared == orm
+    page = await vocab.NEWEST_PAGE.rows(auth.id, 3, 3)
+    assert [row["word"] for row in page] == ["word 3", "word 2", "word 1"]
+    assert {row["user__word_count"] for row in page} == {7}
