@@ -1,5 +1,5 @@
 """vocab's tables: users, their words, each word's cards (the spaced-repetition schedules), the
-review log and refresh tokens.
+review log, refresh tokens and the responses kept for retries (idempotency keys).
 
 Constraints live here so that the database schema, the Aerich migrations and the Pydantic
 models generated from these classes all agree.
@@ -242,3 +242,37 @@ class RefreshToken(Model):
 
     class Meta:
         table = "refresh_tokens"
+
+
+class IdempotencyKey(Model):
+    """A request sent with an Idempotency-Key, and its response for retries.
+
+    A marker while the request runs (a concurrent retry answers 409), then its response, kept
+    until `expires_at` and replayed to retries."""
+
+    id = fields.IntField(primary_key=True)
+    # Whose keys these are: `user:<id>` for a signed-in user's requests, `register:<hash of the
+    # email>` for registrations (there is no user yet).
+    scope = fields.CharField(max_length=100)
+    key = fields.CharField(max_length=255)
+    # The signed-in user, so that deleting the account deletes the responses kept for them
+    # (null for registrations).
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    user_id: int | None
+    # HMAC-SHA256 (under a key derived from the server's secret) of the method, path and body:
+    # a retry must match it, and a dump of this table reveals no password.
+    fingerprint = fields.CharField(max_length=64)
+    # Null while the first request runs; then its response's status, headers (JSON) and body.
+    status_code = fields.SmallIntField(null=True)
+    response_headers = fields.TextField(null=True)
+    response_body = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    # A marker lapses after REQUEST_TIMEOUT_SECONDS (its request has ended by then, even if it
+    # crashed), a response after IDEMPOTENCY_KEY_TTL_SECONDS; lapsed rows are purged.
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "idempotency_keys"
+        unique_together = (("scope", "key"),)

@@ -13,8 +13,10 @@ and the block that builds `app`.
 import asyncio
 import copy
 import csv
+import email.message
 import gc
 import hashlib
+import hmac
 import html
 import io
 import ipaddress
@@ -32,9 +34,18 @@ import types
 import unicodedata
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -55,6 +66,7 @@ from fastapi import (
     APIRouter,
     Depends,
     FastAPI,
+    Header,
     HTTPException,
     Query,
     Request,
@@ -75,6 +87,7 @@ from fastapi.security import (
     OAuth2PasswordBearer,
     OAuth2PasswordRequestForm,
 )
+from fastapi.security.utils import get_authorization_scheme_param
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from joserfc import jwt
@@ -125,7 +138,17 @@ from tortoise.queryset import QuerySet, ValuesQuery
 from tortoise.transactions import in_transaction
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from models import Card, Direction, Rating, RefreshToken, Review, State, User, Word
+from models import (
+    Card,
+    Direction,
+    IdempotencyKey,
+    Rating,
+    RefreshToken,
+    Review,
+    State,
+    User,
+    Word,
+)
 
 ROOT = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -198,6 +221,9 @@ class Settings(BaseSettings):
     #: it waits for; a response that has started is never cut. Below uvicorn's graceful
     #: shutdown timeout, so that a SIGTERM lets every request in flight finish.
     REQUEST_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=300)
+    #: How long the response to a request sent with an `Idempotency-Key` is kept for its
+    #: retries (24 h, as payment APIs keep theirs).
+    IDEMPOTENCY_KEY_TTL_SECONDS: int = Field(default=86_400, ge=60, le=30 * 86_400)
     LOG_FORMAT: Literal["json", "text"] = "json"
 
     @field_validator(
@@ -447,6 +473,10 @@ DATABASE_DOWN = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, or statement_timeout
+    # A server shutting down ends connections that sit idle in a transaction with an error of
+    # its own; asyncpg is still consuming it when the next statement (a COMMIT) comes, which
+    # then fails with "another operation is in progress" (seen under writes during a stop).
+    asyncpg.InternalClientError,
 )
 #: SQLite's "database is locked": another process held the write lock past busy_timeout
 #: (primary result codes; the extended ones keep theirs in the low byte).
@@ -749,13 +779,43 @@ class BodyLimitRoute(APIRoute):
     max_bytes = settings.MAX_BODY_BYTES
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        # Before APIRoute builds the handler (see get_route_handler); the router's own
+        # dependencies are among these already.
+        self.idempotent = next(
+            (
+                dependency.dependency
+                for dependency in options.get("dependencies") or []
+                if isinstance(dependency.dependency, Idempotent)
+            ),
+            None,
+        )
         super().__init__(path, endpoint, **options)
         self.takes_json = self.body_field is not None and not isinstance(
             self.body_field.field_info,
             params.Form,  # multipart files are forms too
         )
-        if self.takes_json:  # documented before the router's inclusion copies the responses
+        # Documented before the router's inclusion copies the responses.
+        if self.takes_json:
             self.responses = {**self.responses, **error_responses(415)}
+        if self.idempotent is not None:
+            success = self.status_code or 200
+            replayed = {
+                "description": "`true` when this is the stored response to an earlier request "
+                "with the same Idempotency-Key, replayed (nothing was done again).",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+            self.responses = {
+                **self.responses,
+                **error_responses(409),
+                success: {"headers": {"Idempotent-Replayed": replayed}},
+            }
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, with Idempotency-Key around it on an idempotent route."""
+        handler = super().get_route_handler()
+        if self.idempotent is None:
+            return handler
+        return partial(self.idempotent.handle, handler)
 
     def too_large(self) -> HTTPException:
         """The 413 for a body over the limit."""
@@ -799,6 +859,284 @@ class BodyLimitRoute(APIRoute):
 def body_limit(max_bytes: int) -> type[BodyLimitRoute]:
     """A route class for a router whose request bodies may be up to `max_bytes`."""
     return type(f"BodyLimit{max_bytes}Route", (BodyLimitRoute,), {"max_bytes": max_bytes})
+
+
+# Safe retries: a POST that creates or changes data takes an `Idempotency-Key` (IETF httpapi's
+# draft, as payment APIs do it). The first request with a key leaves a marker row in a short
+# transaction of its own, so that a retry while it runs (in any worker or replica) answers 409;
+# it then runs in one transaction with the storing of its response, so that a committed write
+# always has its stored response and a rolled-back one never does (an import, which commits a
+# chunk at a time, stores it once done: see Idempotent.atomic). A retry with the same body
+# gets that response again with `Idempotent-Replayed: true`; another body with the key is 422.
+# Responses to requests that were refused before they were processed are not kept, so that a
+# retry can still succeed: a bad body or credentials (422 from validation, 401), 429, 5xx.
+# Without the header nothing of this runs: no query, no transaction.
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: 1–255 visible ASCII characters (a UUID is the usual choice).
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+#: Statuses never kept for a retry: the request was refused before it was processed.
+NOT_KEPT = {400, 401, 403, 408, 429}
+#: The response headers a replay repeats (the rest are the server's of the moment).
+REPLAYED_HEADERS = ("content-type", "location")
+#: How often a process deletes lapsed keys (as it handles a keyed request).
+PURGE_EVERY_SECONDS = 60.0
+#: Request fingerprints are keyed (HMAC), so that a stored one cannot be tested against guesses
+#: of a registration's password; the key is the server's secret's, under a label of its own.
+FINGERPRINT_KEY = hashlib.sha256(b"vocab idempotency\0" + settings.secret_key().encode()).digest()
+KEY_IN_FLIGHT = HTTPException(
+    status.HTTP_409_CONFLICT,
+    detail="A request with this Idempotency-Key is still being processed; retry it shortly",
+    headers={"Retry-After": "1"},
+)
+KEY_REUSED = HTTPException(
+    status.HTTP_422_UNPROCESSABLE_CONTENT,
+    detail=[
+        {
+            "type": "idempotency_key_reused",
+            "loc": ["header", IDEMPOTENCY_HEADER],
+            "msg": "This Idempotency-Key was used for a different request (another body or "
+            "path); use a new key for a new request",
+        }
+    ],
+)
+BAD_KEY = HTTPException(
+    status.HTTP_422_UNPROCESSABLE_CONTENT,
+    detail=[
+        {
+            "type": "idempotency_key_invalid",
+            "loc": ["header", IDEMPOTENCY_HEADER],
+            "msg": "Idempotency-Key must be one header of 1 to 255 visible ASCII characters "
+            "(no spaces), such as a UUID",
+        }
+    ],
+)
+
+
+class Superseded(Exception):
+    """This request's marker lapsed and a retry took the key over: its work must not commit."""
+
+
+def keyed_hash(*parts: bytes) -> str:
+    """An HMAC-SHA256 (hex) of the parts under FINGERPRINT_KEY."""
+    digest = hmac.new(FINGERPRINT_KEY, digestmod=hashlib.sha256)
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))  # so that parts cannot run into each other
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def request_fingerprint(request: Request, body: bytes) -> str:
+    """What a retry must repeat: the method, path and body. A JSON body counts by its value
+    (key order and spacing aside); a multipart one without its boundary, which a client
+    draws anew for every request it sends."""
+    content_type = request.headers.get("content-type", "")
+    if is_json_media_type(content_type.encode("latin-1")):
+        with suppress(ValueError):  # not JSON: its bytes count (the route says 422)
+            value = json.loads(body)
+            body = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    else:
+        message = email.message.Message()
+        message["content-type"] = content_type
+        boundary = message.get_param("boundary")
+        if isinstance(boundary, str) and boundary:
+            body = body.replace(boundary.encode("latin-1"), b"")
+    target = f"{request.method} {request.url.path}?{request.url.query}"
+    return keyed_hash(target.encode(), body)
+
+
+def user_scope(request: Request, body: bytes) -> tuple[str, int] | None:
+    """The keys of the user whose valid access token the request carries (their own
+    namespace); None without one: the route answers 401 itself, and nothing is kept."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        user_id = int(decode_token(token, "access", CREDENTIALS_ERROR)["sub"])
+    except HTTPException:
+        return None
+    request.state.user_id = user_id  # for the access log, should the request be replayed
+    return f"user:{user_id}", user_id
+
+
+def registration_scope(request: Request, body: bytes) -> tuple[str, None] | None:
+    """Registration keys, which have no user yet: one namespace per email address (by its
+    keyed hash), so that strangers' keys never meet. A replay needs the same body, password
+    included, so it shows nothing its sender does not know. None without an email: the
+    route answers 422 itself."""
+    with suppress(ValueError):
+        sent = json.loads(body)
+        if isinstance(sent, dict) and isinstance(sent.get("email"), str):
+            return f"register:{keyed_hash(sent['email'].strip().lower().encode())}", None
+    return None
+
+
+@dataclass(frozen=True)
+class Idempotent:
+    """The dependency that gives a POST route `Idempotency-Key` (see BodyLimitRoute): it
+    documents the header; BodyLimitRoute does the work. `scope_of` says whose keys a request
+    uses (and for which user), or None where the route will refuse it anyway.
+
+    `atomic`: the route's work and the storing of its response are one transaction (its own
+    transactions become savepoints in it). A route that writes in steps that must commit on
+    their own (an import, a chunk at a time, so that other writers are not held up) says
+    False: its response is stored once it has finished, and a retry after a crash half-way
+    runs it again, which must then do nothing twice by itself (an import skips the words it
+    finds)."""
+
+    scope_of: Callable[[Request, bytes], tuple[str, int | None] | None]
+    atomic: bool = True
+
+    def __call__(
+        self,
+        key: Annotated[
+            str | None,
+            Header(
+                alias=IDEMPOTENCY_HEADER,
+                min_length=1,
+                max_length=255,
+                pattern=r"^[\x21-\x7e]+$",
+                description=(
+                    "Makes retrying this request safe. The first response to a key is kept "
+                    "(24 h by default) and answered again, with `Idempotent-Replayed: true`, "
+                    "to a retry with the same body, which changes nothing; the same key with "
+                    "another body answers 422, and a retry while the first request still runs "
+                    "409. 1–255 visible ASCII characters: use a new random one (a UUID) per "
+                    "request, and the same one for its retries."
+                ),
+            ),
+        ] = None,
+    ) -> None:
+        """Idempotency-Key (checked before the route runs)."""
+
+    async def handle(
+        self, handler: Callable[[Request], Awaitable[Response]], request: Request
+    ) -> Response:
+        """Serve a request to an idempotent route: as it is without a key; with one, replayed,
+        refused, or run in one transaction with the storing of its response."""
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return await handler(request)
+        sent_twice = len(request.headers.getlist(IDEMPOTENCY_HEADER)) > 1
+        if sent_twice or not IDEMPOTENCY_KEY.fullmatch(key):
+            raise BAD_KEY
+        body = await request.body()  # over the size limit: 413 here, before anything is kept
+        scope = self.scope_of(request, body)
+        if scope is None:
+            return await handler(request)
+        claimed = await claim_key(*scope, key, request_fingerprint(request, body))
+        if claimed is None:  # the token's user is gone: the route answers 401
+            return await handler(request)
+        if isinstance(claimed, Response):
+            return claimed
+        try:
+            async with in_transaction() if self.atomic else nullcontext():
+                response = await handler(request)
+                await keep_response(claimed, response)
+            return response
+        except Superseded:
+            raise KEY_IN_FLIGHT from None
+        except HTTPException as exc:
+            # Processed and refused (404, 409, a 422 the route decided): kept, as the answer
+            # to every retry; everything the request did was rolled back.
+            if exc.status_code in NOT_KEPT or exc.status_code >= 500:
+                await release_key(claimed)
+                raise
+            response = await http_error(request, exc)
+            try:
+                await keep_response(claimed, response)
+            except Superseded:
+                raise KEY_IN_FLIGHT from None
+            return response
+        except Exception as exc:
+            # Not processed (a body that fails validation) or failed: the key is free again.
+            # Not while the database is away (that would wait for it again): the marker lapses.
+            if database_unavailable(exc) is None:
+                await release_key(claimed)
+            raise
+
+
+IDEMPOTENT = Depends(Idempotent(user_scope))
+IDEMPOTENT_IN_STEPS = Depends(Idempotent(user_scope, atomic=False))
+IDEMPOTENT_REGISTRATION = Depends(Idempotent(registration_scope))
+next_purge = 0.0
+
+
+async def claim_key(
+    scope: str, user_id: int | None, key: str, fingerprint: str
+) -> IdempotencyKey | Response | None:
+    """Take the key for this request (a marker row, committed at once), or answer for it: the
+    stored response of the first request with it, 409 while that one runs, 422 for another
+    request under the same key. None when the user has just been deleted (no key for them)."""
+    global next_purge
+    if perf_counter() >= next_purge:
+        next_purge = perf_counter() + PURGE_EVERY_SECONDS
+        await IdempotencyKey.filter(expires_at__lt=utcnow()).delete()
+    for _ in range(3):  # a lapsed row is deleted, then the key taken anew
+        now = utcnow()
+        marker_lapses = now + timedelta(seconds=settings.REQUEST_TIMEOUT_SECONDS + 1)
+        try:
+            return await IdempotencyKey.create(
+                scope=scope,
+                key=key,
+                user_id=user_id,
+                fingerprint=fingerprint,
+                created_at=now,
+                expires_at=marker_lapses,
+            )
+        except IntegrityError:  # the key is taken (or, rarely, the user was just deleted)
+            pass
+        stored = await IdempotencyKey.get_or_none(scope=scope, key=key)
+        if stored is None:
+            if user_id is not None and not await User.exists(id=user_id):
+                return None
+            continue  # purged in between: take it
+        if stored.expires_at <= now:
+            # Only if it has not been completed meanwhile (PostgreSQL re-reads a row it waited
+            # for); a request whose marker lapsed under it finds it gone and rolls back.
+            await IdempotencyKey.filter(id=stored.id, expires_at__lte=now).delete()
+            continue
+        if not hmac.compare_digest(stored.fingerprint, fingerprint):
+            raise KEY_REUSED
+        if stored.status_code is None:
+            raise KEY_IN_FLIGHT
+        return replay(stored)
+    raise KEY_IN_FLIGHT  # taken and lapsed again and again: as busy as a key gets
+
+
+def replay(stored: IdempotencyKey) -> Response:
+    """The stored response again, saying it is a replay."""
+    assert stored.status_code is not None and stored.response_body is not None
+    headers = json.loads(stored.response_headers or "{}")
+    return Response(
+        stored.response_body.encode(),
+        status_code=stored.status_code,
+        headers={**headers, "Idempotent-Replayed": "true"},
+    )
+
+
+async def keep_response(claimed: IdempotencyKey, response: Response) -> None:
+    """Store the response on the request's marker (in the request's transaction, when it
+    wrote anything); Superseded if the marker lapsed and a retry has taken the key."""
+    headers = {name: value for name in REPLAYED_HEADERS if (value := response.headers.get(name))}
+    expires_at = utcnow() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
+    kept = await IdempotencyKey.filter(id=claimed.id, status_code__isnull=True).update(
+        status_code=response.status_code,
+        response_headers=json.dumps(headers),
+        response_body=bytes(response.body).decode(),
+        expires_at=expires_at,
+    )
+    if not kept:
+        raise Superseded
+
+
+async def release_key(claimed: IdempotencyKey) -> None:
+    """Free the key of a request that was not processed, so that a retry runs it; should
+    that fail, the request's own error still goes out, and the marker lapses."""
+    try:
+        await IdempotencyKey.filter(id=claimed.id, status_code__isnull=True).delete()
+    except Exception:
+        logger.debug("could not free an idempotency key", exc_info=True)
 
 
 # --- Auth ---
@@ -1131,7 +1469,12 @@ async def spend_refresh_token(token: str) -> RefreshToken:
 auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=BodyLimitRoute)
 
 
-@auth_router.post("/register", status_code=201, responses=error_responses(409, 429))
+@auth_router.post(
+    "/register",
+    status_code=201,
+    responses=error_responses(409, 429),
+    dependencies=[IDEMPOTENT_REGISTRATION],
+)
 async def register(body: UserCreate, request: Request) -> UserOut:
     """Create an account."""
     client = f"register:{client_address(request)}"
@@ -2134,7 +2477,7 @@ async def read_words(caller: CurrentCaller, query: Annotated[WordQuery, Query()]
     )
 
 
-@words_router.post("", status_code=201, responses=error_responses(409))
+@words_router.post("", status_code=201, responses=error_responses(409), dependencies=[IDEMPOTENT])
 async def create_word(body: WordCreate, user: CurrentUser, response: Response) -> WordOut:
     """Add a word; its cards are new and due for study at once."""
     fields = word_fields(body.model_dump())
@@ -2512,7 +2855,10 @@ learning_router = APIRouter(
 
 
 @learning_router.post(
-    "/words/{word_id:int}/reviews", status_code=201, responses=error_responses(404)
+    "/words/{word_id:int}/reviews",
+    status_code=201,
+    responses=error_responses(404),
+    dependencies=[IDEMPOTENT],
 )
 async def review_word(word_id: WordId, body: ReviewCreate, user: CurrentUser) -> ReviewResult:
     """Record a review of one of the word's cards; its schedule moves on by FSRS (a card not
@@ -3065,7 +3411,7 @@ async def export_words(user: CurrentUser) -> StreamingResponse:
     )
 
 
-@transfer_router.post("/import", responses=error_responses(413))
+@transfer_router.post("/import", responses=error_responses(413), dependencies=[IDEMPOTENT_IN_STEPS])
 async def import_words(file: UploadFile, user: CurrentUser, request: Request) -> ImportResult:
     """Add words from a CSV or TSV file (an export, or an Anki notes export as plain text)."""
     if len((await request.form()).getlist("file")) > 1:  # the form FastAPI has parsed already
@@ -3547,8 +3893,8 @@ if settings.cors_origins:  # else no browser page of another origin may call the
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", IDEMPOTENCY_HEADER],
+        expose_headers=["X-Request-ID", "Location", "Retry-After", "Idempotent-Replayed"],
     )
 app.add_middleware(RequestContextMiddleware)
 # Outermost, so that logs and rate limits see the same client: the one a trusted proxy names.

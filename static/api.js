@@ -221,12 +221,48 @@ function endSession() {
   return error;
 }
 
+/** Pauses before the automatic retries of a write sent with an idempotency key (ms). */
+const RETRY_PAUSES = [500, 1500, 3000];
+/** The longest a retry waits for, whatever a Retry-After asks. */
+const LONGEST_PAUSE = 5000;
+
 /**
- * Call a protected endpoint. On a 401 the access token is renewed once and the call retried
- * once; when renewing fails the session ends and the page returns to sign-in.
- * Returns the Response (ok); throws ApiError otherwise.
+ * A new Idempotency-Key: one per write, reused by every retry of that write, so that a retry
+ * after a lost answer is answered with the first one instead of doing the write again.
  */
-export async function request(path, options = {}) {
+export function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // Outside a secure context (plain HTTP on another host) randomUUID is missing: a version 4
+  // UUID from the same random source.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  const parts = [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20)];
+  return [...parts, hex.slice(20)].join("-");
+}
+
+function pause(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Whether a write sent with a key may simply be sent again: the server was unavailable, or
+ * the first copy of it is still running (409 with Retry-After).
+ */
+function worthRetrying(response) {
+  const inFlight = response.status === 409 && response.headers.has("Retry-After");
+  return response.status === 503 || inFlight;
+}
+
+function pauseBefore(response, attempt) {
+  const asked = Number(response?.headers.get("Retry-After"));
+  const ms = Number.isFinite(asked) && asked > 0 ? asked * 1000 : RETRY_PAUSES[attempt];
+  return Math.min(ms, LONGEST_PAUSE);
+}
+
+/** Send with the session's access token, renewing it once on a 401. */
+async function sendSignedIn(path, options) {
   if (!accessToken && !(await renew())) throw endSession();
   let response = await send(path, { ...options, token: accessToken });
   if (response.status === 401) {
@@ -234,8 +270,39 @@ export async function request(path, options = {}) {
     response = await send(path, { ...options, token: accessToken });
     if (response.status === 401) throw endSession();
   }
-  if (!response.ok) throw await errorFrom(response);
   return response;
+}
+
+/**
+ * Call a protected endpoint. On a 401 the access token is renewed once and the call retried
+ * once; when renewing fails the session ends and the page returns to sign-in.
+ * With `idempotencyKey` (a write that creates something), the key goes along as
+ * Idempotency-Key, and the write is sent again, with the same key, after a network error, a
+ * 503 or a 409 that says it is still running, a few times before the error is shown: the
+ * server answers a retry of a write it has done with the first answer, so nothing is done twice.
+ * Returns the Response (ok); throws ApiError otherwise.
+ */
+export async function request(path, options = {}) {
+  const { idempotencyKey, ...rest } = options;
+  if (idempotencyKey) rest.headers = { ...rest.headers, "Idempotency-Key": idempotencyKey };
+  for (let attempt = 0; ; attempt += 1) {
+    const mayRetry = Boolean(idempotencyKey) && attempt < RETRY_PAUSES.length;
+    let response;
+    try {
+      response = await sendSignedIn(path, rest);
+    } catch (error) {
+      // Unreachable (status 0), or the session could not be renewed just now (503).
+      if (!mayRetry || !(error.status === 0 || error.status === 503)) throw error;
+      await pause(RETRY_PAUSES[attempt]);
+      continue;
+    }
+    if (mayRetry && worthRetrying(response)) {
+      await pause(pauseBefore(response, attempt));
+      continue;
+    }
+    if (!response.ok) throw await errorFrom(response);
+    return response;
+  }
 }
 
 /** request() and the JSON body (null for 204). */

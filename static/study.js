@@ -15,7 +15,7 @@ const PROMPTS = {
 };
 
 /** The card on screen, whether its answer shows, when it was shown, whether a request runs. */
-let study = { card: null, revealed: false, shownAt: 0, busy: false };
+let study = { card: null, revealed: false, shownAt: 0, busy: false, pending: null };
 /** The last rating given here, which U undoes: { wordId, reviewId, word, rating }. */
 let lastRating = null;
 
@@ -34,7 +34,7 @@ export function wire() {
 }
 
 function reset() {
-  study = { card: null, revealed: false, shownAt: 0, busy: false };
+  study = { card: null, revealed: false, shownAt: 0, busy: false, pending: null };
   forgetLastRating();
   $("#study-card").hidden = true;
   $("#study-empty").hidden = true;
@@ -47,7 +47,7 @@ function reset() {
 async function load({ focusCard = true } = {}) {
   const queue = await api.requestJson("/study?limit=1");
   const card = queue.items[0] ?? null;
-  study = { card, revealed: false, shownAt: performance.now(), busy: false };
+  study = { card, revealed: false, shownAt: performance.now(), busy: false, pending: null };
   const left = queue.due_total;
   $("#study-left").textContent = `${left} card${left === 1 ? "" : "s"} left`;
   $("#study-empty").hidden = card !== null;
@@ -127,14 +127,22 @@ async function rate(rating) {
   if (!study.card || !study.revealed) return;
   await withCardBusy(async (shown) => {
     const { card } = shown;
-    const result = await api.requestJson(`/words/${card.id}/reviews`, {
-      method: "POST",
-      json: {
+    // The same rating given again after a failure is the same review, sent again as it was
+    // (key and body): recorded once, whether or not the first one reached the server.
+    if (shown.pending?.json.rating !== rating) {
+      const json = {
         rating,
         direction: card.direction,
         duration_ms: Math.round(performance.now() - shown.shownAt),
-      },
+      };
+      shown.pending = { json, key: api.newIdempotencyKey() };
+    }
+    const result = await api.requestJson(`/words/${card.id}/reviews`, {
+      method: "POST",
+      json: shown.pending.json,
+      idempotencyKey: shown.pending.key,
     });
+    shown.pending = null;
     rememberLastRating({ wordId: card.id, reviewId: result.review.id, word: card.word, rating });
     const next = fromNow(scheduleOf({ ...result.word, direction: card.direction }).due_at);
     say(`“${card.word}”: ${RATING_LABELS[rating]}. Next review ${next}.`);

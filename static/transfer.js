@@ -30,7 +30,13 @@ async function onImport(event) {
   data.append("file", form.elements.file.files[0]);
   await busy($("button[type=submit]", form), async () => {
     try {
-      showResult(await api.requestJson("/words/import", { method: "POST", body: data }));
+      showResult(
+        await api.requestJson("/words/import", {
+          method: "POST",
+          body: data,
+          idempotencyKey: api.newIdempotencyKey(), // its automatic retries import it once
+        }),
+      );
       form.reset();
     } catch (error) {
       formError(form, error);

@@ -231,11 +231,22 @@ async function onSaveWord(event) {
   });
 }
 
+/** A new word whose answer did not come: `{text, key}`, sent again with its key if the same
+ * word (the same body) is added again, so that it is never added twice. */
+let pendingAdd = null;
+
 /** Update the word being edited, or create one. */
-function saveWord(word, body) {
-  return word
-    ? api.requestJson(`/words/${word.id}`, { method: "PATCH", json: body })
-    : api.requestJson("/words", { method: "POST", json: body });
+async function saveWord(word, body) {
+  if (word) return api.requestJson(`/words/${word.id}`, { method: "PATCH", json: body });
+  const text = JSON.stringify(body);
+  if (pendingAdd?.text !== text) pendingAdd = { text, key: api.newIdempotencyKey() };
+  const saved = await api.requestJson("/words", {
+    method: "POST",
+    json: body,
+    idempotencyKey: pendingAdd.key,
+  });
+  pendingAdd = null;
+  return saved;
 }
 
 // --- Delete a word ----------------------------------------------------------------------

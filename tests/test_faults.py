@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -643,6 +644,233 @@ async def test_two_sqlite_workers_under_mixed_load_answer_no_5xx(tmp_path):
     assert stored.words.keys() == traffic.words
     assert stored.reviews.keys() == traffic.reviews
     stored.assert_consistent(traffic)
+    assert "database is locked" not in app.log_text()
+
+
+# --- Retries with idempotency keys, across every fault ---
+
+#: The apps of these tests: requests cut after 3 s, so that a crashed request's key lapses in 4.
+RETRY_SETTINGS = {"DATABASE_TIMEOUT_SECONDS": str(DATABASE_TIMEOUT), "REQUEST_TIMEOUT_SECONDS": "3"}
+RETRY_LEARNERS = 4
+#: The client gives up on an answer after this, and retries: before the app's own limits, so
+#: that some writes commit after the client has gone (what a retry without a key would repeat).
+CLIENT_TIMEOUT_SECONDS = 1.0
+#: A freeze shorter than every limit of the app: requests wait, then finish once it is thawed,
+#: after the client has given up on them.
+SHORT_FREEZE_SECONDS = 1.5
+RETRY_PAUSE_SECONDS = 0.25
+#: However long a fault lasts, one write must be acknowledged within this.
+RETRY_DEADLINE_SECONDS = 60.0
+
+
+@dataclass
+class Target:
+    """The app the learners talk to (another one after a restart)."""
+
+    http: httpx.AsyncClient
+
+
+@dataclass
+class RetryingClient:
+    """Learners as a careful client is written: every word and every review is sent with an
+    Idempotency-Key of its own, and sent again with the same key after a timeout, a broken
+    connection, a 503 or a 409 that says the first is still running, until it is answered
+    201. Counts what happened on the way."""
+
+    target: Target
+    learners: list[Auth]
+    #: Per learner, the word of each round and the review of it, as acknowledged.
+    words: dict[str, int] = field(default_factory=dict)  # word: id
+    reviews: dict[int, int] = field(default_factory=dict)  # word id: review id
+    answers: Counter[str] = field(default_factory=Counter)
+    unexpected: list[tuple[str, int, Any]] = field(default_factory=list)
+
+    #: Send every request twice at once, with the same key (a double click, an impatient
+    #: retry): both must end with the same answer.
+    twice: bool = False
+
+    async def until_acknowledged(self, learner: Auth, path: str, body: dict, key: str) -> dict:
+        """POST until 201, with the same key for every attempt."""
+        headers = {**learner.headers, "Idempotency-Key": key}
+        deadline = monotonic() + RETRY_DEADLINE_SECONDS
+        attempts = 0
+        while True:
+            attempts += 1
+            assert monotonic() < deadline, f"{path} not acknowledged in {RETRY_DEADLINE_SECONDS} s"
+            try:
+                r = await self.target.http.post(
+                    path, json=body, headers=headers, timeout=CLIENT_TIMEOUT_SECONDS
+                )
+            except httpx.TimeoutException:
+                self.answers["timed out"] += 1
+            except httpx.TransportError:
+                self.answers["no connection"] += 1
+            else:
+                if r.status_code == 201:
+                    replayed = r.headers.get("Idempotent-Replayed") == "true"
+                    self.answers["201 replayed" if replayed else "201"] += 1
+                    self.answers["retries"] += attempts - 1
+                    return r.json()
+                self.answers[str(r.status_code)] += 1
+                if not (
+                    r.status_code == 503 or (r.status_code == 409 and "Retry-After" in r.headers)
+                ):
+                    self.unexpected.append((path, r.status_code, answer_of(r)))
+                    pytest.fail(f"{path}: {r.status_code} {r.text}")
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+    async def learn(self, learner: Auth, stopping: asyncio.Event) -> None:
+        """One learner: a new word, then a review of it, round after round until told."""
+        n = 0
+        while not stopping.is_set():
+            n += 1
+            name = f"{learner.email.split('@')[0]}-{n}"
+            word = await self.send(learner, "/words", {"word": name, "definition": "a test word"})
+            self.words[name] = word["id"]
+            result = await self.send(learner, f"/words/{word['id']}/reviews", {"rating": "good"})
+            self.reviews[word["id"]] = result["review"]["id"]
+
+    async def send(self, learner: Auth, path: str, body: dict) -> dict:
+        """One write, under a new key, until acknowledged (twice at once if told)."""
+        key = str(uuid.uuid4())
+        if not self.twice:
+            return await self.until_acknowledged(learner, path, body, key)
+        first, second = await asyncio.gather(
+            self.until_acknowledged(learner, path, body, key),
+            self.until_acknowledged(learner, path, body, key),
+        )
+        assert first == second
+        return first
+
+    async def run(self, fault: Any) -> None:
+        """Every learner at once while `fault()` runs, and a second after it."""
+        stopping = asyncio.Event()
+        loops = asyncio.gather(*(self.learn(learner, stopping) for learner in self.learners))
+        try:
+            await asyncio.sleep(1)
+            await fault()
+            await asyncio.sleep(1)
+        finally:
+            stopping.set()
+        await loops
+
+    def assert_recorded_once(self, stored: Stored) -> None:
+        """The database holds every word and every review exactly once: the acknowledged
+        ones, no others, no second copy of any."""
+        assert not self.unexpected, self.unexpected
+        assert {w[0]: i for i, w in stored.words.items()} == self.words
+        assert stored.reviews == {review: word for word, review in self.reviews.items()}
+        assert all(reps == 1 for _, reps, _ in stored.words.values())
+        words_per_user = Counter(w[2] for w in stored.words.values())
+        assert stored.word_counts == {u: words_per_user[u] for u in stored.word_counts}
+
+
+def keyed_figures(kind: str, client: RetryingClient) -> None:
+    """The figures of a retrying run, for the README's table."""
+    answers = client.answers
+    record_figure(
+        f"retries with keys ({kind}): words / reviews recorded, each once",
+        f"{len(client.words)} / {len(client.reviews)}",
+    )
+    record_figure(
+        f"retries with keys ({kind}): attempts retried / answers replayed (Idempotent-Replayed)",
+        f"{answers['retries']} / {answers['201 replayed']}",
+    )
+    failed = {
+        k: v for k, v in sorted(answers.items()) if not k.startswith("201") and k != "retries"
+    }
+    record_figure(f"retries with keys ({kind}): failed attempts retried", failed)
+
+
+@needs_postgres
+@pytest.mark.parametrize("fault", ["frozen", "stopped"])
+async def test_client_retrying_with_keys_records_everything_once_across_a_database_fault(
+    cluster, tmp_path, fault
+):
+    """A frozen database (every one of its processes stopped, for longer than the app waits,
+    then again for less) or a stopped one (shut down, then started again), under learners who
+    retry with their keys: afterwards every word and every review is stored exactly once,
+    though requests answered 503, timed out at the client, or committed after the client had
+    given up on them (those retries are replayed)."""
+
+    async def freeze() -> None:
+        with cluster.frozen():
+            await asyncio.sleep(3 * DATABASE_TIMEOUT)
+        await asyncio.sleep(1)
+        with cluster.frozen():
+            await asyncio.sleep(SHORT_FREEZE_SECONDS)
+
+    async def stop_and_start() -> None:
+        await asyncio.to_thread(cluster.stop)
+        await asyncio.sleep(2)
+        await asyncio.to_thread(cluster.start)
+
+    with uvicorn_process(tmp_path, DATABASE_URL=cluster.url, **RETRY_SETTINGS) as app:
+        async with httpx.AsyncClient(base_url=app.url, timeout=60) as http:
+            client = RetryingClient(Target(http), await sign_up(http, RETRY_LEARNERS))
+            await client.run(freeze if fault == "frozen" else stop_and_start)
+    stored = await stored_in_postgres(cluster.url)
+    keyed_figures(f"database {fault}", client)
+    client.assert_recorded_once(stored)
+    assert client.answers["503"] + client.answers["timed out"] > 0, "no fault met: proved nothing"
+    if fault == "frozen":  # the writes the short freeze held up committed after the timeout
+        assert client.answers["201 replayed"] > 0, client.answers
+    assert "unhandled error" not in app.log_text()
+
+
+async def test_client_retrying_with_keys_records_everything_once_across_a_killed_app(
+    database, tmp_path
+):
+    """SIGKILL of the app under learners who retry with their keys, then a new process on the
+    same database: requests cut off are retried against it (409 while the killed request's
+    key has not lapsed), and every word and every review is stored exactly once."""
+    kind = database.url.split(":")[0]
+    settings = {"DATABASE_URL": database.url, **RETRY_SETTINGS}
+    async with contextlib.AsyncExitStack() as stack:
+        app = stack.enter_context(uvicorn_process(tmp_path, **settings))
+        http = await stack.enter_async_context(httpx.AsyncClient(base_url=app.url, timeout=60))
+        target = Target(http)
+        client = RetryingClient(target, await sign_up(http, RETRY_LEARNERS))
+
+        async def kill_and_restart() -> None:
+            app.process.kill()
+            await asyncio.to_thread(app.process.wait, 10)
+            started = uvicorn_process(tmp_path, **settings)
+            restarted = await asyncio.to_thread(stack.enter_context, started)
+            new_http = httpx.AsyncClient(base_url=restarted.url, timeout=60)
+            target.http = await stack.enter_async_context(new_http)
+
+        await client.run(kill_and_restart)
+    stored = await database.read()
+    keyed_figures(f"app killed, {kind}", client)
+    client.assert_recorded_once(stored)
+    assert client.answers["no connection"] > 0, "nothing was cut off: the test proved nothing"
+
+
+async def test_client_sending_twice_with_keys_on_two_sqlite_workers_records_everything_once(
+    tmp_path,
+):
+    """Two workers on one SQLite file, and a client that sends every write twice at once
+    under one key (the two copies often reach different workers): one runs, the other waits
+    and is replayed or answers 409 until the first is done; never a 5xx, and every word and
+    every review is stored exactly once."""
+    path = tmp_path / "vocab.sqlite3"
+    settings = {"DATABASE_URL": f"sqlite://{path}", **RETRY_SETTINGS}
+    with uvicorn_process(tmp_path, "--workers", "2", **settings) as app:
+        await wait_for_log(app, "Application startup complete", 2, seconds=60)
+        limits = httpx.Limits(max_connections=RETRY_LEARNERS * 4, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=app.url, timeout=60, limits=limits) as http:
+            client = RetryingClient(Target(http), await sign_up(http, RETRY_LEARNERS), twice=True)
+
+            async def load() -> None:
+                await asyncio.sleep(3)
+
+            await client.run(load)
+    stored = await asyncio.to_thread(stored_in_sqlite, path)
+    keyed_figures("two SQLite workers, every write sent twice", client)
+    client.assert_recorded_once(stored)
+    assert not {status for status in client.answers if status.startswith("5")}, client.answers
+    assert client.answers["201 replayed"] > 0
     assert "database is locked" not in app.log_text()
 
 

@@ -14,6 +14,7 @@ import os
 import sqlite3
 from time import monotonic
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -146,6 +147,16 @@ async def test_request_when_database_drops_is_503_saying_whether_it_changed_anyt
     assert r.status_code == 503, r.text
     if method != "HEAD":
         assert r.json() == {"detail": f"The database is unavailable; {outcome}"}
+
+
+def test_connection_ended_by_a_server_shutting_down_is_the_database_unavailable():
+    """PostgreSQL shutting down ends a connection that sits idle in a transaction with an
+    error of its own; asyncpg then fails the next statement on it (a COMMIT) as a client state
+    error, seen under writes during a stop (test_faults.py): a 503, not a 500."""
+    error = asyncpg.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    )
+    assert vocab.database_unavailable(error) is error
 
 
 def outage_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

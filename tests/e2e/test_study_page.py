@@ -538,3 +538,72 @@ def test_screens(
     go(page, "Import & export")
     check_screen(page, screenshots, "import-export", viewport)
     assert not page.script_errors
+
+
+# --- Safe retries -----------------------------------------------------------------------
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+class LoseFirstAnswer:
+    """Let the server process the first matching request, then lose its answer on the way
+    back (`how`: the connection reset, or a 503 in its place); pass the rest through. Keeps
+    each request's Idempotency-Key and whether the server said it replayed its answer."""
+
+    def __init__(self, page: Page, pattern: str, method: str, how: str) -> None:
+        self.method, self.how = method, how
+        self.keys: list[str | None] = []
+        self.replayed: list[str | None] = []
+        page.route(pattern, self.handle)
+
+    def handle(self, route: Route, request: Request) -> None:
+        if request.method != self.method:
+            route.continue_()
+            return
+        self.keys.append(request.headers.get("idempotency-key"))
+        answer = route.fetch()  # the server does the write...
+        self.replayed.append(answer.headers.get("idempotent-replayed"))
+        if len(self.keys) > 1:
+            route.fulfill(response=answer)
+        elif self.how == "reset":  # ...and its answer never arrives
+            route.abort("connectionreset")
+        else:
+            route.fulfill(status=503, json={"detail": "The database is unavailable"})
+
+
+def test_review_whose_answer_was_lost_is_sent_again_with_its_key_and_recorded_once(
+    page: Page, api: httpx.Client, email: str
+) -> None:
+    api_learner(api, email, WORDS[:1])
+    lost = LoseFirstAnswer(page, "**/words/*/reviews", "POST", "reset")
+    page.goto("/")
+    sign_in_page(page, email)
+    go(page, "Study")
+    expect(page.locator("#study-word")).to_have_text("Fernweh")
+    page.keyboard.press("Space")
+    page.keyboard.press("3")  # good
+    expect(status(page)).to_contain_text("“Fernweh”: Good.")
+    assert len(lost.keys) == 2 and lost.keys[0] == lost.keys[1], lost.keys
+    assert UUID.match(lost.keys[0])
+    assert lost.replayed == [None, "true"]
+    assert review_count(api, email) == 1
+
+
+def test_word_whose_answer_was_a_503_is_sent_again_with_its_key_and_added_once(
+    page: Page, api: httpx.Client, email: str
+) -> None:
+    api_learner(api, email)
+    lost = LoseFirstAnswer(page, "**/words", "POST", "503")
+    page.goto("/")
+    sign_in_page(page, email)
+    expect(page.get_by_role("heading", name="Words", level=1)).to_be_visible()
+    add_word_in_page(page, WORDS[0])
+    expect(status(page)).to_have_text("Added “Fernweh”.")
+    assert len(lost.keys) == 2 and lost.keys[0] == lost.keys[1], lost.keys
+    assert lost.replayed == [None, "true"]
+    words = api.get("/words", headers=learner_auth(api, email)).json()
+    assert [word["word"] for word in words["items"]] == ["Fernweh"]
+    # The next word is a new write with a key of its own.
+    add_word_in_page(page, WORDS[1])
+    expect(status(page)).to_have_text("Added “Sobremesa”.")
+    assert len(lost.keys) == 3 and lost.keys[2] != lost.keys[0]
