@@ -116,7 +116,7 @@ from tortoise.connection import get_connections
 from tortoise.contrib.fastapi import RegisterTortoise
 from tortoise.contrib.pydantic import PydanticModel, pydantic_model_creator
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
-from tortoise.expressions import Case, F, Q, Subquery, When
+from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -2439,27 +2439,71 @@ def due_cards(user: User, now: datetime) -> QuerySet[Card]:
     return studied_cards(user).filter(Q(state=State.NEW) | Q(due_at__lte=now))
 
 
-def day_of(column: str, bounds: Sequence[datetime]) -> Case:
-    """SQL: the index of the study day a timestamp column falls in (0 for the first; bounds
-    holds each day's start and the last one's end), as a CASE over the bounds, so that the
-    database groups by the learner's days with no time zone functions (SQLite has none)."""
-    whens = [When(**{f"{column}__lt": end}, then=n) for n, end in enumerate(bounds[1:])]  # type: ignore[arg-type]
-    return Case(*whens)
+class SqlParams:
+    """Query parameters collected in order, with each dialect's placeholder."""
+
+    def __init__(self, dialect: str) -> None:
+        self.values: list[Any] = []
+        # Numbered, so that a query may be written in any order: $1 (SQLite: ?1), $2, …
+        self.sign = "$" if dialect == "postgres" else "?"
+
+    def __call__(self, value: Any) -> str:
+        """The placeholder of one more parameter."""
+        self.values.append(value)
+        return f"{self.sign}{len(self.values)}"
+
+
+def sql_params() -> SqlParams:
+    """Parameters for a hand-written query on the app's database."""
+    return SqlParams(connections.get("default").capabilities.dialect)
+
+
+def day_of(column: str, bounds: Sequence[datetime], param: SqlParams) -> str:
+    """SQL: the index of the study day a timestamp column falls in, 0 for the first (anything
+    before bounds[1]); `bounds` holds each day's start and the last one's end.
+
+    A binary search written as nested CASEs over the days' bounds (instants computed in
+    Python from the learner's time zone, real per day, so DST is right): about 9 comparisons
+    a row for a year of days, with no time zone functions (SQLite has none, and PostgreSQL's
+    own zone database could disagree with Python's)."""
+
+    def within(first: int, last: int) -> str:  # a day from `first` to `last` - 1
+        if last - first == 1:
+            return str(first)
+        middle = (first + last) // 2
+        bound = param(bounds[middle])
+        return (
+            f"CASE WHEN {column} < {bound} THEN {within(first, middle)} "
+            f"ELSE {within(middle, last)} END"
+        )
+
+    return within(0, len(bounds) - 1)
+
+
+async def count_per_day(
+    table: str, column: str, bounds: Sequence[datetime], where: str, param: SqlParams, *,
+    counts: str = "COUNT(*)",
+) -> dict[int, tuple[int, ...]]:  # fmt: skip
+    """Rows of a table (matching `where`, whose parameters `param` holds) per study day up to
+    the last bound, grouped in the database: each day's index and its `counts` columns, for
+    the days with any row."""
+    sql = (
+        f"SELECT {day_of(column, bounds, param)}, {counts} FROM {table} "
+        f"WHERE {where} AND {column} < {param(bounds[-1])} GROUP BY 1"
+    )
+    _, rows = await connections.get("default").execute_query(sql, param.values)
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 async def reviews_per_day(user: User, bounds: Sequence[datetime]) -> list[tuple[int, int]]:
     """Reviews and `again` ratings on each study day between the bounds, counted in SQL."""
-    rows = (
-        await Review.filter(user_id=user.id, reviewed_at__gte=bounds[0], reviewed_at__lt=bounds[-1])
-        .annotate(day=day_of("reviewed_at", bounds))
-        .group_by("day")
-        .annotate(reviews=Count("id"), again=Count("id", _filter=Q(rating=Rating.AGAIN)))
-        .values_list("day", "reviews", "again")
+    param = sql_params()
+    where = f"user_id = {param(user.id)} AND reviewed_at >= {param(bounds[0])}"
+    again = f"COUNT(CASE WHEN rating = {param(Rating.AGAIN.value)} THEN 1 END)"
+    days = await count_per_day(
+        "reviews", "reviewed_at", bounds, where, param, counts=f"COUNT(*), {again}"
     )
-    counts = [(0, 0)] * (len(bounds) - 1)
-    for day, reviews, again in rows:
-        counts[day] = (reviews, again)
-    return counts
+    return [(days[n][0], days[n][1]) if n in days else (0, 0) for n in range(len(bounds) - 1)]
 
 
 #: How many study days a streak reads at a time, going back.
@@ -2630,16 +2674,18 @@ async def read_forecast(user: CurrentUser, days: StatsDays = 30) -> ForecastOut:
     study_days = StudyDays.of(user)
     today = study_days.today(utcnow())
     bounds = study_days.bounds(today, days)
-    rows = (
-        await studied_cards(user)
-        .filter(state__not=State.NEW, due_at__lt=bounds[-1])
-        .annotate(day=day_of("due_at", [datetime.min.replace(tzinfo=UTC), *bounds[1:]]))
-        .group_by("day")
-        .annotate(due=Count("id"))
-        .values_list("day", "due")
+    param = sql_params()
+    # studied_cards(), less the new ones: a forecast is of reviews.
+    where = (
+        f"user_id = {param(user.id)} AND active = {param(True)} "
+        f"AND state <> {param(State.NEW.value)}"
     )
-    due = dict(rows)
-    items = [ForecastDay(date=today + timedelta(days=n), due=due.get(n, 0)) for n in range(days)]
+    # No lower bound: overdue cards fall on day 0, today.
+    due = await count_per_day("cards", "due_at", bounds, where, param)
+    items = [
+        ForecastDay(date=today + timedelta(days=n), due=due[n][0] if n in due else 0)
+        for n in range(days)
+    ]
     return ForecastOut(items=items)
 
 
