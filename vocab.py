@@ -2287,9 +2287,9 @@ def scheduler(
 def preview(card: Card, rules: fsrs.Scheduler, now: datetime) -> Previews:
     """What each rating of the card would schedule at `now`: the very computation a review
     makes, so a rating given at the same moment lands exactly on its preview."""
-    shown = {}
+    before, shown = card_of(card), {}
     for rating in Rating:
-        due = next_schedule(card, rating, rules, now)["due_at"]
+        due = next_card(before, rating, rules, now).due
         shown[rating] = Preview.model_construct(
             due_at=due, interval_seconds=round((due - now).total_seconds())
         )
@@ -2314,9 +2314,15 @@ def card_of(card: Card) -> fsrs.Card:
     )
 
 
+def next_card(card: fsrs.Card, rating: Rating, rules: fsrs.Scheduler, now: datetime) -> fsrs.Card:
+    """FSRS' card after a review with this rating at `now` (reviews and previews both ask)."""
+    after, _ = rules.review_card(card, FSRS_RATING[rating], review_datetime=now)
+    return after
+
+
 def next_schedule(card: Card, rating: Rating, rules: fsrs.Scheduler, now: datetime) -> dict:
     """The card's schedule columns after a review with this rating."""
-    after, _ = rules.review_card(card_of(card), FSRS_RATING[rating], review_datetime=now)
+    after = next_card(card_of(card), rating, rules, now)
     return {
         "state": STATE_OF_FSRS[after.state],
         "step": after.step,
