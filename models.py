@@ -233,12 +233,13 @@ class Review(Model):
 
     class Meta:
         table = "reviews"
-        # (user, reviewed_at): today's counts, streaks and history count study days, whose
-        # bounds are instants in the learner's time zone.
+        # (user, reviewed_at, rating): today's counts, streaks and the history count study
+        # days, whose bounds are instants in the learner's time zone; with the rating in the
+        # index, a year of history is read from the index alone.
         indexes = (
             ("word", "reviewed_at"),
             ("user", "reviewed_on"),
-            ("user", "reviewed_at"),
+            ("user", "reviewed_at", "rating"),
             ("card", "id"),
         )
 

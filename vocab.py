@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache, partial
-from itertools import groupby
+from itertools import chain, groupby, repeat
 from pathlib import Path
 from time import perf_counter
 from types import FrameType
@@ -2468,10 +2468,13 @@ def day_of(column: str, bounds: Sequence[datetime], param: SqlParams) -> str:
     """SQL: the index of the study day a timestamp column falls in, 0 for the first (anything
     before bounds[1]); `bounds` holds each day's start and the last one's end.
 
-    A binary search written as nested CASEs over the days' bounds (instants computed in
-    Python from the learner's time zone, real per day, so DST is right): about 9 comparisons
-    a row for a year of days, with no time zone functions (SQLite has none, and PostgreSQL's
-    own zone database could disagree with Python's)."""
+    The bounds are instants computed in Python from the learner's time zone, real per day (so
+    a DST day is 23 or 25 hours long), and the database only compares: no time zone functions
+    (SQLite has none, and PostgreSQL's own zone database could disagree with Python's).
+    PostgreSQL searches them with width_bucket; SQLite with the same binary search written
+    as nested CASEs (about 9 comparisons a row for a year of days)."""
+    if param.sign == "$":
+        return f"width_bucket({column}, {param(list(bounds[1:-1]))}::timestamptz[])"
 
     def within(first: int, last: int) -> str:  # a day from `first` to `last` - 1
         if last - first == 1:
@@ -2512,16 +2515,17 @@ async def reviews_per_day(user: User, bounds: Sequence[datetime]) -> list[tuple[
     return [(days[n][0], days[n][1]) if n in days else (0, 0) for n in range(len(bounds) - 1)]
 
 
-#: How many study days a streak reads at a time, going back.
-STREAK_WINDOW = 60
+#: How many study days a streak reads at a time, going back: most streaks end within the
+#: first window; a longer one is read a year at a time.
+STREAK_WINDOWS = (30, 365)
 
 
 async def streak_days(user: User, days: StudyDays, today: date) -> int:
     """Consecutive study days with a review, ending today or yesterday."""
     streak, end = 0, today  # `end`: the newest day of the window to read
-    while True:
-        first = end - timedelta(days=STREAK_WINDOW - 1)
-        counts = await reviews_per_day(user, days.bounds(first, STREAK_WINDOW))
+    for window in chain(STREAK_WINDOWS[:1], repeat(STREAK_WINDOWS[1])):
+        first = end - timedelta(days=window - 1)
+        counts = await reviews_per_day(user, days.bounds(first, window))
         newest_first = [reviews > 0 for reviews, _ in reversed(counts)]
         if end == today and not newest_first[0]:
             newest_first = newest_first[1:]  # today may still come; the streak ends yesterday
@@ -2530,8 +2534,9 @@ async def streak_days(user: User, days: StudyDays, today: date) -> int:
             run += 1
         streak += run
         if run < len(newest_first):
-            return streak
+            break
         end = first - timedelta(days=1)
+    return streak
 
 
 async def reviews_today(user: User, start: datetime) -> tuple[int, int]:

@@ -207,16 +207,16 @@ async def test_streak_counts_study_days_not_utc_days(client, auth, clock):
 
 
 async def test_streak_longer_than_one_window_is_counted_whole(client, auth, clock):
-    clock.set(START - timedelta(days=200))
+    clock.set(START - timedelta(days=500))
     word = await make_word(client, auth.headers)
-    for days_ago in range(129, 0, -1):  # 129 days in a row, ending yesterday
+    for days_ago in range(400, 0, -1):  # 400 days in a row, ending yesterday: three reads
         clock.set(START - timedelta(days=days_ago))
         await make_review(client, auth.headers, word["id"], rating="again")
     clock.set(START)
 
     r = await client.get("/stats", headers=auth.headers)
 
-    assert (r.json()["streak_days"], r.json()["reviews_today"]) == (129, 0)
+    assert (r.json()["streak_days"], r.json()["reviews_today"]) == (400, 0)
 
 
 # --- Daily limits ---
