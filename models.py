@@ -62,6 +62,19 @@ class User(Model):
     # The learner's own FSRS parameters (21 numbers, from POST /users/me/optimize); null while
     # FSRS' defaults are used.
     fsrs_parameters: list[float] | None = fields.JSONField(null=True, field_type=list[float])
+    # The learner's study day: an IANA time zone and the hour (0–23, local) a new day starts.
+    # Stored timestamps stay UTC; only where the days fall moves with these.
+    timezone = fields.CharField(max_length=64, default="UTC")
+    day_starts_at = fields.SmallIntField(
+        default=4, validators=[MinValueValidator(0), MaxValueValidator(23)]
+    )
+    # Daily limits: new cards first reviewed, and reviews of cards seen before, per study day.
+    new_per_day = fields.SmallIntField(
+        default=20, validators=[MinValueValidator(0), MaxValueValidator(9999)]
+    )
+    reviews_per_day = fields.SmallIntField(
+        default=200, validators=[MinValueValidator(0), MaxValueValidator(9999)]
+    )
 
     words: fields.ReverseRelation["Word"]
     cards: fields.ReverseRelation["Card"]
@@ -220,7 +233,15 @@ class Review(Model):
 
     class Meta:
         table = "reviews"
-        indexes = (("word", "reviewed_at"), ("user", "reviewed_on"), ("card", "id"))
+        # (user, reviewed_at, rating): today's counts, streaks and the history count study
+        # days, whose bounds are instants in the learner's time zone; with the rating in the
+        # index, a year of history is read from the index alone.
+        indexes = (
+            ("word", "reviewed_at"),
+            ("user", "reviewed_on"),
+            ("user", "reviewed_at", "rating"),
+            ("card", "id"),
+        )
 
 
 class RefreshToken(Model):

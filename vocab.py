@@ -47,14 +47,15 @@ from collections.abc import (
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache, lru_cache, partial
-from itertools import groupby
+from itertools import chain, groupby, repeat
 from pathlib import Path
 from time import perf_counter
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
+from zoneinfo import ZoneInfo, available_timezones
 
 import asyncpg
 import fsrs
@@ -1537,6 +1538,37 @@ async def logout(body: RefreshRequest) -> None:
 # --- Users ---
 
 
+@lru_cache(maxsize=1)
+def time_zone_names() -> frozenset[str]:
+    """Every IANA time zone name the zone database (tzdata) knows."""
+    return frozenset(available_timezones())
+
+
+def known_time_zone(name: str) -> str:
+    """An IANA time zone name, checked against the zone database (a path is never a name)."""
+    if name not in time_zone_names():
+        raise PydanticCustomError(
+            "time_zone", "Unknown time zone: use an IANA name such as Europe/Berlin"
+        )
+    return name
+
+
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(known_time_zone),
+    Field(
+        description="An IANA time zone name such as `Europe/Berlin`; the learner's days are "
+        "counted in it."
+    ),
+]
+#: The settings PATCH /users/me writes as they come (a password change has its own rules).
+SETTINGS = (
+    "desired_retention", "reverse_cards", "timezone", "day_starts_at", "new_per_day",
+    "reviews_per_day",
+)  # fmt: skip
+
+
 class UserUpdate(BaseModel):
     """A password change (needs `current_password`) and/or study settings."""
 
@@ -1548,13 +1580,59 @@ class UserUpdate(BaseModel):
     reverse_cards: StrictBool | None = Field(
         None, description="Whether new words get a reverse card unless they say otherwise."
     )
+    timezone: TimeZoneName | None = None
+    day_starts_at: Annotated[int, Field(ge=0, le=23)] | None = Field(
+        None, description="The hour (0–23, in `timezone`) at which a new study day begins."
+    )
+    new_per_day: Annotated[int, Field(ge=0, le=9999)] | None = Field(
+        None, description="New cards to start per study day (a card counts at its first review)."
+    )
+    reviews_per_day: Annotated[int, Field(ge=0, le=9999)] | None = Field(
+        None, description="Reviews of cards seen before, per study day."
+    )
 
     @model_validator(mode="after")
     def _not_null(self) -> "UserUpdate":
-        for name in ("password", "desired_retention", "reverse_cards"):
+        for name in ("password", *SETTINGS):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
+
+
+# The study day: the learner's own day, in their time zone, starting at their hour (Anki's
+# "next day starts at"). Everything that counts days (daily limits, `reviews_today`, streaks,
+# retention windows, forecast and history dates) takes its bounds from StudyDays, so stored
+# UTC timestamps never change when the settings do.
+
+
+@dataclass(frozen=True)
+class StudyDays:
+    """One learner's study days: which one it is, and where each begins, in UTC."""
+
+    zone: ZoneInfo
+    starts_at: int  #: the local hour a day begins
+
+    @classmethod
+    def of(cls, user: User) -> "StudyDays":
+        """The user's study days, by their settings."""
+        return cls(ZoneInfo(user.timezone), user.day_starts_at)
+
+    def start(self, day: date) -> datetime:
+        """The instant (UTC) that study day begins.
+
+        An hour that a DST change skips is read with the offset before the change (the
+        instant the clocks jump); one it repeats, at its first occurrence."""
+        local = datetime(day.year, day.month, day.day, self.starts_at, tzinfo=self.zone)
+        return local.astimezone(UTC)
+
+    def today(self, now: datetime) -> date:
+        """The study day `now` falls in."""
+        day = now.astimezone(self.zone).date()
+        return day if now >= self.start(day) else day - timedelta(days=1)
+
+    def bounds(self, first: date, days: int) -> list[datetime]:
+        """Where `days` consecutive study days from `first` begin, and where the last ends."""
+        return [self.start(first + timedelta(days=n)) for n in range(days + 1)]
 
 
 users_router = APIRouter(
@@ -1583,10 +1661,10 @@ async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
         user.password_hash = changes["password_hash"] = await hash_password(body.password)
         # In the database, so that two changes at once both end the tokens before them.
         changes["token_version"] = F("token_version") + 1
-    if body.desired_retention is not None:
-        user.desired_retention = changes["desired_retention"] = body.desired_retention
-    if body.reverse_cards is not None:
-        user.reverse_cards = changes["reverse_cards"] = body.reverse_cards
+    for name in SETTINGS:
+        if (value := getattr(body, name)) is not None:
+            setattr(user, name, value)
+            changes[name] = value
     if not changes:
         return await UserOut.from_tortoise_orm(user)
     async with in_transaction():
@@ -2599,20 +2677,48 @@ class ReviewPage(BaseModel):
     offset: int
 
 
+class Preview(BaseModel):
+    """What one rating would schedule if given now."""
+
+    due_at: datetime
+    interval_seconds: int = Field(description="From now to `due_at`, in whole seconds.")
+
+
+class Previews(BaseModel):
+    """What each rating would schedule if given now (what Anki shows on its buttons)."""
+
+    again: Preview
+    hard: Preview
+    good: Preview
+    easy: Preview
+
+
 class StudyItem(WordOut):
-    """A card to study: its word, and which side to show."""
+    """A card to study: its word, which side to show, and what each rating would do."""
 
     direction: Direction = Field(
         description="`forward`: show the word, recall the definition; `reverse`: show the "
         "definition, recall the word."
     )
+    previews: Previews
 
 
 class StudyQueue(BaseModel):
-    """What to study now: overdue cards first, then new cards."""
+    """What to study now, within today's limits: due cards seen before (most overdue first),
+    then new cards (oldest word first)."""
 
     items: list[StudyItem]
-    due_total: int = Field(description="How many cards are due now, on all pages.")
+    due_total: int = Field(
+        description="How many cards are due now (seen before, and new), not limited."
+    )
+    new_left_today: int = Field(
+        description="New cards that may still be started today (`new_per_day` less the cards "
+        "first reviewed this study day)."
+    )
+    reviews_left_today: int = Field(
+        description="Reviews of cards seen before still allowed today (`reviews_per_day` less "
+        "this study day's)."
+    )
 
 
 class StatsOut(BaseModel):
@@ -2621,20 +2727,58 @@ class StatsOut(BaseModel):
     words: int = Field(description="All the user's words, suspended ones included.")
     new: int = Field(description="Cards studied but never reviewed (`by_state`'s `new`).")
     due: int = Field(description="Cards due now; equals `/study`'s `due_total`.")
-    reviews_today: int = Field(description="Reviews (of either direction) since midnight UTC.")
+    reviews_today: int = Field(
+        description="Reviews (of either direction) this study day (the user's `timezone` and "
+        "`day_starts_at`)."
+    )
     reviews_total: int
     retention_30d: float | None = Field(
-        description="Share of the last 30 days' reviews of cards in review state that were "
-        "not rated `again`; null when there were none."
+        description="Share of the last 30 study days' reviews (today's included) of cards in "
+        "review state that were not rated `again`; null when there were none."
     )
     streak_days: int = Field(
-        description="Consecutive UTC days with a review, ending today or yesterday."
+        description="Consecutive study days with a review, ending today or yesterday."
     )
     by_state: dict[State, int] = Field(
         description="Cards studied, by state: every word's forward card and the reverse cards "
         "of words with `reverse` on, leaving out suspended words."
     )
     by_difficulty: dict[str, int] = Field(description='Words per difficulty, "1" to "5".')
+
+
+#: A calendar day (a field named `date` would shadow the type in its class).
+Day = date
+StatsDays = Annotated[int, Query(ge=1, le=365, description="How many study days, 1–365.")]
+
+
+class ForecastDay(BaseModel):
+    """One study day ahead."""
+
+    date: Day = Field(description="The study day (in the user's `timezone`).")
+    due: int = Field(
+        description="Cards seen before that fall due that day (today: with every overdue "
+        "one); new cards and suspended words are not counted."
+    )
+
+
+class ForecastOut(BaseModel):
+    """The coming study days' workload, today first."""
+
+    items: list[ForecastDay]
+
+
+class HistoryDay(BaseModel):
+    """One past study day's reviews."""
+
+    date: Day = Field(description="The study day (in the user's `timezone`).")
+    reviews: int = Field(description="Reviews of either direction that day.")
+    again: int = Field(description="Of those, how many were rated `again`.")
+
+
+class HistoryOut(BaseModel):
+    """The last study days' reviews, oldest first, today last (days without any are zeros)."""
+
+    items: list[HistoryDay]
 
 
 # FSRS has no "new" state: a card never reviewed is a learning card at its first step.
@@ -2687,6 +2831,23 @@ def scheduler(
     )
 
 
+def preview(card: Card, rules: fsrs.Scheduler, now: datetime) -> Previews:
+    """What each rating of the card would schedule at `now`: the very computation a review
+    makes, so a rating given at the same moment lands exactly on its preview."""
+    before, shown = card_of(card), {}
+    for rating in Rating:
+        due = next_card(before, rating, rules, now).due
+        shown[rating] = Preview.model_construct(
+            due_at=due, interval_seconds=round((due - now).total_seconds())
+        )
+    return Previews.model_construct(
+        again=shown[Rating.AGAIN],
+        hard=shown[Rating.HARD],
+        good=shown[Rating.GOOD],
+        easy=shown[Rating.EASY],
+    )
+
+
 def card_of(card: Card) -> fsrs.Card:
     """A card's schedule as an FSRS card."""
     return fsrs.Card(
@@ -2700,9 +2861,15 @@ def card_of(card: Card) -> fsrs.Card:
     )
 
 
+def next_card(card: fsrs.Card, rating: Rating, rules: fsrs.Scheduler, now: datetime) -> fsrs.Card:
+    """FSRS' card after a review with this rating at `now` (reviews and previews both ask)."""
+    after, _ = rules.review_card(card, FSRS_RATING[rating], review_datetime=now)
+    return after
+
+
 def next_schedule(card: Card, rating: Rating, rules: fsrs.Scheduler, now: datetime) -> dict:
     """The card's schedule columns after a review with this rating."""
-    after, _ = rules.review_card(card_of(card), FSRS_RATING[rating], review_datetime=now)
+    after = next_card(card_of(card), rating, rules, now)
     return {
         "state": STATE_OF_FSRS[after.state],
         "step": after.step,
@@ -2825,22 +2992,105 @@ def due_cards(user_id: int, now: datetime) -> QuerySet[Card]:
     return studied_cards(user_id).filter(Q(state=State.NEW) | Q(due_at__lte=now))
 
 
-async def streak_days(user: User, today: date) -> int:
-    """Consecutive UTC days with a review, ending today or yesterday."""
-    days = (
-        await Review.filter(user_id=user.id, reviewed_on__lte=today)
-        .distinct()
-        .order_by("-reviewed_on")
-        .values_list("reviewed_on", flat=True)
+class SqlParams:
+    """Query parameters collected in order, with each dialect's placeholder."""
+
+    def __init__(self, dialect: str) -> None:
+        self.values: list[Any] = []
+        # Numbered, so that a query may be written in any order: $1 (SQLite: ?1), $2, …
+        self.sign = "$" if dialect == "postgres" else "?"
+
+    def __call__(self, value: Any) -> str:
+        """The placeholder of one more parameter."""
+        self.values.append(value)
+        return f"{self.sign}{len(self.values)}"
+
+
+def sql_params() -> SqlParams:
+    """Parameters for a hand-written query on the app's database."""
+    return SqlParams(connections.get("default").capabilities.dialect)
+
+
+def day_of(column: str, bounds: Sequence[datetime], param: SqlParams) -> str:
+    """SQL: the index of the study day a timestamp column falls in, 0 for the first (anything
+    before bounds[1]); `bounds` holds each day's start and the last one's end.
+
+    The bounds are instants computed in Python from the learner's time zone, real per day (so
+    a DST day is 23 or 25 hours long), and the database only compares: no time zone functions
+    (SQLite has none, and PostgreSQL's own zone database could disagree with Python's).
+    PostgreSQL searches them with width_bucket; SQLite with the same binary search written
+    as nested CASEs (about 9 comparisons a row for a year of days)."""
+    if param.sign == "$":
+        return f"width_bucket({column}, {param(list(bounds[1:-1]))}::timestamptz[])"
+
+    def within(first: int, last: int) -> str:  # a day from `first` to `last` - 1
+        if last - first == 1:
+            return str(first)
+        middle = (first + last) // 2
+        bound = param(bounds[middle])
+        return (
+            f"CASE WHEN {column} < {bound} THEN {within(first, middle)} "
+            f"ELSE {within(middle, last)} END"
+        )
+
+    return within(0, len(bounds) - 1)
+
+
+async def count_per_day(
+    table: str, column: str, bounds: Sequence[datetime], where: str, param: SqlParams, *,
+    counts: str = "COUNT(*)",
+) -> dict[int, tuple[int, ...]]:  # fmt: skip
+    """Rows of a table (matching `where`, whose parameters `param` holds) per study day up to
+    the last bound, grouped in the database: each day's index and its `counts` columns, for
+    the days with any row."""
+    sql = (
+        f"SELECT {day_of(column, bounds, param)}, {counts} FROM {table} "
+        f"WHERE {where} AND {column} < {param(bounds[-1])} GROUP BY 1"
     )
-    expected = today if days and days[0] == today else today - timedelta(days=1)
-    streak = 0
-    for day in days:
-        if day != expected:
+    _, rows = await connections.get("default").execute_query(sql, param.values)
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def reviews_per_day(user: User, bounds: Sequence[datetime]) -> list[tuple[int, int]]:
+    """Reviews and `again` ratings on each study day between the bounds, counted in SQL."""
+    param = sql_params()
+    where = f"user_id = {param(user.id)} AND reviewed_at >= {param(bounds[0])}"
+    again = f"COUNT(CASE WHEN rating = {param(Rating.AGAIN.value)} THEN 1 END)"
+    days = await count_per_day(
+        "reviews", "reviewed_at", bounds, where, param, counts=f"COUNT(*), {again}"
+    )
+    return [(days[n][0], days[n][1]) if n in days else (0, 0) for n in range(len(bounds) - 1)]
+
+
+#: How many study days a streak reads at a time, going back: most streaks end within the
+#: first window; a longer one is read a year at a time.
+STREAK_WINDOWS = (30, 365)
+
+
+async def streak_days(user: User, days: StudyDays, today: date) -> int:
+    """Consecutive study days with a review, ending today or yesterday."""
+    streak, end = 0, today  # `end`: the newest day of the window to read
+    for window in chain(STREAK_WINDOWS[:1], repeat(STREAK_WINDOWS[1])):
+        first = end - timedelta(days=window - 1)
+        counts = await reviews_per_day(user, days.bounds(first, window))
+        newest_first = [reviews > 0 for reviews, _ in reversed(counts)]
+        if end == today and not newest_first[0]:
+            newest_first = newest_first[1:]  # today may still come; the streak ends yesterday
+        run = 0
+        while run < len(newest_first) and newest_first[run]:
+            run += 1
+        streak += run
+        if run < len(newest_first):
             break
-        streak += 1
-        expected -= timedelta(days=1)
+        end = first - timedelta(days=1)
     return streak
+
+
+async def reviews_today(user: User, start: datetime) -> tuple[int, int]:
+    """This study day's reviews so far: of new cards (their first), and of cards seen before."""
+    counts = await count_by(Review.filter(user_id=user.id, reviewed_at__gte=start), "state_before")
+    first = counts.pop(State.NEW, 0)
+    return first, sum(counts.values())
 
 
 async def count_by(query: QuerySet[Any], column: str) -> dict[Any, int]:
@@ -2899,62 +3149,118 @@ async def undo_review(
 async def read_study_queue(
     user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> StudyQueue:
-    """Cards to study now, of both directions: reviewed cards that are due, most overdue
-    first, then new cards, oldest word first. Suspended words never come."""
+    """Cards to study now, of both directions, within today's limits: cards seen before that
+    are due, most overdue first, then new cards, oldest word first; each with what every
+    rating would schedule. Suspended words never come."""
     now = utcnow()
+    new_done, reviews_done = await reviews_today(
+        user, (days := StudyDays.of(user)).start(days.today(now))
+    )
+    new_left = max(0, user.new_per_day - new_done)
+    reviews_left = max(0, user.reviews_per_day - reviews_done)
     due_total = await due_cards(user.id, now).count()
     picked = (
         await studied_cards(user.id)
         .filter(due_at__lte=now, state__not=State.NEW)
         .order_by("due_at", "id")
-        .limit(limit)
-        .values_list("word_id", "direction")
+        .limit(min(limit, reviews_left))
+        if reviews_left
+        else []
     )
-    if len(picked) < limit:
+    if len(picked) < limit and new_left:
         picked += (
             await studied_cards(user.id)
             .filter(state=State.NEW)
             .order_by("due_at", "id")
-            .limit(limit - len(picked))
-            .values_list("word_id", "direction")
+            .limit(min(limit - len(picked), new_left))
         )
-    word_ids = {word_id for word_id, _ in picked}
+    word_ids = {card.word_id for card in picked}
     words = words_of_rows(
         await Word.filter(id__in=word_ids, user_id=user.id).values(*WORD_AND_CARD)
     )
     curve = ForgettingCurve.of(user)
+    rules = scheduler(user.desired_retention, fsrs_parameters(user))
     items = [
-        StudyItem.of(words[word_id].word, words[word_id].cards, curve, direction=direction)
-        for word_id, direction in picked
-        if word_id in words  # not deleted meanwhile
+        StudyItem.of(
+            words[card.word_id].word,
+            words[card.word_id].cards,
+            curve,
+            direction=card.direction,
+            previews=preview(card, rules, now),
+        )
+        for card in picked
+        if card.word_id in words  # not deleted meanwhile
     ]
-    return StudyQueue(items=items, due_total=due_total)
+    return StudyQueue(
+        items=items,
+        due_total=due_total,
+        new_left_today=new_left,
+        reviews_left_today=reviews_left,
+    )
 
 
 @learning_router.get("/stats")
 async def read_stats(user: CurrentUser) -> StatsOut:
-    """Counts of words, cards and reviews, 30-day retention and the daily streak."""
+    """Counts of words, cards and reviews, 30-day retention and the daily streak, in the
+    learner's study days."""
     now = utcnow()
-    today = now.date()
+    days = StudyDays.of(user)
+    today = days.today(now)
     by_state = dict.fromkeys(State, 0) | await count_by(studied_cards(user.id), "state")
     by_difficulty = {str(d): 0 for d in range(1, 6)} | {
         str(d): n for d, n in (await count_by(Word.filter(user_id=user.id), "difficulty")).items()
     }
     reviews = Review.filter(user_id=user.id)
-    recent = reviews.filter(reviewed_at__gte=now - timedelta(days=30), state_before=State.REVIEW)
+    recent = reviews.filter(
+        reviewed_at__gte=days.start(today - timedelta(days=29)), state_before=State.REVIEW
+    )
     recent_total = await recent.count()
     recalled = await recent.filter(rating__not=Rating.AGAIN).count()
     return StatsOut(
         words=sum(by_difficulty.values()),
         new=by_state[State.NEW],
         due=await due_cards(user.id, now).count(),
-        reviews_today=await reviews.filter(reviewed_on=today).count(),
+        reviews_today=await reviews.filter(reviewed_at__gte=days.start(today)).count(),
         reviews_total=await reviews.count(),
         retention_30d=recalled / recent_total if recent_total else None,
-        streak_days=await streak_days(user, today),
+        streak_days=await streak_days(user, days, today),
         by_state=by_state,
         by_difficulty=by_difficulty,
     )
+
+
+@learning_router.get("/stats/forecast")
+async def read_forecast(user: CurrentUser, days: StatsDays = 30) -> ForecastOut:
+    """Cards falling due on each study day from today (today's with the overdue ones)."""
+    study_days = StudyDays.of(user)
+    today = study_days.today(utcnow())
+    bounds = study_days.bounds(today, days)
+    param = sql_params()
+    # studied_cards(), less the new ones: a forecast is of reviews.
+    where = (
+        f"user_id = {param(user.id)} AND active = {param(True)} "
+        f"AND state <> {param(State.NEW.value)}"
+    )
+    # No lower bound: overdue cards fall on day 0, today.
+    due = await count_per_day("cards", "due_at", bounds, where, param)
+    items = [
+        ForecastDay(date=today + timedelta(days=n), due=due[n][0] if n in due else 0)
+        for n in range(days)
+    ]
+    return ForecastOut(items=items)
+
+
+@learning_router.get("/stats/history")
+async def read_history(user: CurrentUser, days: StatsDays = 30) -> HistoryOut:
+    """Reviews, and how many of them were `again`, on each study day up to today."""
+    study_days = StudyDays.of(user)
+    first = study_days.today(utcnow()) - timedelta(days=days - 1)
+    counts = await reviews_per_day(user, study_days.bounds(first, days))
+    items = [
+        HistoryDay(date=first + timedelta(days=n), reviews=reviews, again=again)
+        for n, (reviews, again) in enumerate(counts)
+    ]
+    return HistoryOut(items=items)
 
 
 # --- Import and export ---
