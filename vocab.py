@@ -3667,8 +3667,6 @@ def recognise_upload(path: Path) -> str:
                 if declared > 0:
                     check_unpacked_size(declared, entry.compress_size)
         return "anki"
-    if path.stat().st_size > IMPORT_MAX_BYTES:
-        return "large table"
     try:
         # The first 64 KiB may end inside a character; the whole file is decoded later.
         start.decode("utf-8-sig") if len(start) < 64 * 1024 else start[:-4].decode("utf-8-sig")
@@ -3676,7 +3674,7 @@ def recognise_upload(path: Path) -> str:
         raise ValueError("not UTF-8") from None
     if b"\x00" in start or not start.strip():
         raise ValueError("not text")
-    return "table"
+    return "large table" if path.stat().st_size > IMPORT_MAX_BYTES else "table"
 
 
 def clean_filename(name: str | None) -> str:
