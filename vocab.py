@@ -543,9 +543,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             if applied:
                 logger.info("applied migrations: %s", ", ".join(applied))
         import_jobs.start()
-        abandoned = await fail_abandoned_jobs()
-        if abandoned:
-            logger.warning("marked %s import(s) failed: their process had stopped", abandoned)
+        await fail_jobs_left_behind()
         try:
             yield
         finally:
@@ -3866,6 +3864,20 @@ async def fail_abandoned_jobs(user: User | None = None) -> int:
     if user is not None:
         query = query.filter(user_id=user.id)
     return await query.update(status=JobStatus.FAILED, error=ABANDONED, finished_at=utcnow())
+
+
+async def fail_jobs_left_behind() -> None:
+    """At start-up: mark failed the jobs of processes that died (see fail_abandoned_jobs). A
+    database that cannot be reached yet does not stop the start-up (/health reports it); the
+    jobs are marked when they are next read."""
+    try:
+        async with asyncio.timeout(settings.DATABASE_TIMEOUT_SECONDS + 1):
+            abandoned = await fail_abandoned_jobs()
+    except (TimeoutError, OperationalError, *DATABASE_DOWN) as exc:
+        logger.warning("could not look for interrupted imports at start-up: %s", exc)
+        return
+    if abandoned:
+        logger.warning("marked %s import(s) failed: their process had stopped", abandoned)
 
 
 async def keep_job_alive(job_id: int, progress: JobProgress) -> None:
