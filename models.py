@@ -1,5 +1,6 @@
 """vocab's tables: users, their words, each word's cards (the spaced-repetition schedules), the
-review log, refresh tokens and the responses kept for retries (idempotency keys).
+review log, refresh tokens, the responses kept for retries (idempotency keys) and
+import jobs.
 
 Constraints live here so that the database schema, the Aerich migrations and the Pydantic
 models generated from these classes all agree.
@@ -35,6 +36,15 @@ class Rating(StrEnum):
     HARD = "hard"
     GOOD = "good"
     EASY = "easy"
+
+
+class JobStatus(StrEnum):
+    """Where an import job stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class User(Model):
@@ -80,6 +90,7 @@ class User(Model):
     cards: fields.ReverseRelation["Card"]
     reviews: fields.ReverseRelation["Review"]
     refresh_tokens: fields.ReverseRelation["RefreshToken"]
+    import_jobs: fields.ReverseRelation["ImportJob"]
 
     class Meta:
         table = "users"
@@ -93,6 +104,7 @@ class User(Model):
             "cards",
             "reviews",
             "refresh_tokens",
+            "import_jobs",
         )
 
 
@@ -297,3 +309,37 @@ class IdempotencyKey(Model):
     class Meta:
         table = "idempotency_keys"
         unique_together = (("scope", "key"),)
+
+
+class ImportJob(Model):
+    """One file imported in the background (POST /imports), with its progress and outcome.
+
+    Progress lives here rather than in the process that runs the job, so that any worker or
+    replica answers for it."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="import_jobs", on_delete=fields.CASCADE
+    )
+    user_id: int
+    status = fields.CharEnumField(JobStatus, max_length=7, default=JobStatus.QUEUED)
+    #: The name the client gave the file (shown, never used as a path).
+    filename = fields.CharField(max_length=255)
+    #: "anki" (a package) or "table" (CSV/TSV): what the file was recognised as.
+    kind = fields.CharField(max_length=5)
+    #: Notes (or rows) handled so far, of `total` (0 until the file has been read).
+    done = fields.IntField(default=0)
+    total = fields.IntField(default=0)
+    #: What the import did, once it is done.
+    result: dict | None = fields.JSONField(null=True)
+    #: Why it failed.
+    error = fields.CharField(max_length=1000, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+    #: Written every few seconds by the process running the job: a queued or running job
+    #: whose heartbeat stopped belonged to a process that died.
+    heartbeat_at = fields.DatetimeField()
+
+    class Meta:
+        table = "import_jobs"
+        indexes = (("user", "id"), ("status", "heartbeat_at"))

@@ -372,7 +372,7 @@ def test_api_errors_are_shown_clearly(
     )
     import_button.click()
     expect(import_form.get_by_role("alert")).to_contain_text(
-        "The file is not readable UTF-8 CSV or TSV"
+        "The file is neither an Anki package (.apkg, .colpkg) nor UTF-8 CSV or TSV"
     )
 
     # Bad rows are listed with their line numbers; good ones are created.
