@@ -54,6 +54,12 @@ def health_until(done: threading.Event, url: str) -> list[float]:
     return times
 
 
+#: What these tests measure is /health while the import runs, not whether the import fits in
+#: REQUEST_TIMEOUT_SECONDS: on a slow machine, or one other jobs load, a 5 MiB file takes
+#: 13–16 s (its time is recorded as a figure; files this large belong in POST /imports).
+IMPORT_TIME = {"REQUEST_TIMEOUT_SECONDS": "60"}
+
+
 async def import_and_measure(url: str, name: str) -> None:
     content, rows = big_csv()
     assert IMPORT_BYTES - 200 < len(content) <= IMPORT_BYTES
@@ -83,13 +89,15 @@ async def import_and_measure(url: str, name: str) -> None:
 
 
 async def test_health_answers_quickly_while_a_5_mib_import_runs_on_sqlite(tmp_path):
-    with uvicorn_process(tmp_path, DATABASE_URL=f"sqlite://{tmp_path}/vocab.sqlite3") as app:
+    with uvicorn_process(
+        tmp_path, DATABASE_URL=f"sqlite://{tmp_path}/vocab.sqlite3", **IMPORT_TIME
+    ) as app:
         await import_and_measure(app.url, "sqlite")
         assert "unhandled error" not in app.log_text()
 
 
 @pytest.mark.skipif(not PG_CTL, reason="needs PostgreSQL's binaries (/usr/lib/postgresql/*/bin)")
 async def test_health_answers_quickly_while_a_5_mib_import_runs_on_postgres(cluster, tmp_path):  # noqa: F811
-    with uvicorn_process(tmp_path, DATABASE_URL=cluster.url) as app:
+    with uvicorn_process(tmp_path, DATABASE_URL=cluster.url, **IMPORT_TIME) as app:
         await import_and_measure(app.url, "postgres")
         assert "unhandled error" not in app.log_text()
