@@ -525,6 +525,7 @@ class PreparedQuery:
         self.slots: list[int | None] = []
         self.converters: list[tuple[str, Callable[[Any], Any]]] = []
         self.model: type[Any] = Model
+        self.executor: dict[str, Any] = {}
 
     def prepare(self) -> None:
         """Have the ORM build the SQL (once the database is open: it depends on the dialect)."""
@@ -535,6 +536,11 @@ class PreparedQuery:
         self.sql, self.parameters = query.query.get_parameterized_sql()
         self.slots = [arguments.index(p) if p in arguments else None for p in self.parameters]
         self.model = query.model
+        if isinstance(query, QuerySet):  # what its executor needs to make the objects
+            self.executor = {
+                "select_related_idx": query._select_related_idx,
+                "custom_fields": list(query._annotations),
+            }
         if isinstance(query, ValuesQuery):  # as its _execute converts (a lambda: "as it is")
             resolve = partial(query.resolve_to_python_value, self.model)
             converters = [(a, resolve(f)) for a, f in query._fields_for_select.items()]
@@ -571,10 +577,16 @@ class PreparedQuery:
         return rows
 
     async def objects(self, *arguments: Any) -> list[Any]:
-        """Run a model query: its objects, as the ORM would make them."""
+        """Run a model query: its objects (and those it selects along), as its own executor
+        makes them."""
         parameters = self.bind(arguments)
-        _, rows = await self.model._choose_db().execute_query(self.sql, parameters)
-        return [self.model._init_from_db(**dict(row)) for row in rows]
+        db = self.model._choose_db()
+        select_related_idx, custom_fields = self.executor.values()
+        executor = db.executor_class(model=self.model, db=db, select_related_idx=select_related_idx)
+        objects: list[Any] = await executor.execute_select(
+            self.sql, parameters, custom_fields=custom_fields
+        )
+        return objects
 
 
 @asynccontextmanager
@@ -2734,13 +2746,23 @@ def schedule_before(review: Review, card: Card) -> dict[str, Any]:
     }
 
 
+#: A word's cards with the word, locked: only the cards' rows (a PATCH of the word's text
+#: does not wait for reviews), always in id order, so that two requests never hold one card
+#: each while waiting for the other. Built once: every review runs it.
+CARDS_FOR_UPDATE = PreparedQuery(
+    lambda word_id, user_id: (
+        Card.filter(word_id=word_id, user_id=user_id)
+        .select_related("word")
+        .order_by("id")
+        .select_for_update(of=("cards",))
+    )
+)
+
+
 async def lock_cards_or_404(word_id: int, user: User) -> dict[Direction, Card]:
     """The user's word's cards, locked until the transaction ends (with the word read along,
     unlocked), by direction; 404 when there is no such word."""
-    query = Card.filter(word_id=valid_id(word_id), user_id=user.id).select_related("word")
-    # Only the cards' rows (a PATCH of the word's text does not wait for reviews), always in
-    # id order, so that two requests never hold one card each while waiting for the other.
-    cards = await query.order_by("id").select_for_update(of=("cards",))
+    cards = await CARDS_FOR_UPDATE.objects(valid_id(word_id), user.id)
     if not cards:  # every word has its forward card
         raise WORD_NOT_FOUND
     return {card.direction: card for card in cards}
