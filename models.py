@@ -1,5 +1,6 @@
 """vocab's tables: users, their words, each word's cards (the spaced-repetition schedules), the
-review log, refresh tokens and the responses kept for retries (idempotency keys).
+review log, refresh tokens, the responses kept for retries (idempotency keys) and
+import jobs.
 
 Constraints live here so that the database schema, the Aerich migrations and the Pydantic
 models generated from these classes all agree.
@@ -37,6 +38,15 @@ class Rating(StrEnum):
     EASY = "easy"
 
 
+class JobStatus(StrEnum):
+    """Where an import job stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class User(Model):
     """A learner; deleting one deletes their words and tokens."""
 
@@ -62,11 +72,25 @@ class User(Model):
     # The learner's own FSRS parameters (21 numbers, from POST /users/me/optimize); null while
     # FSRS' defaults are used.
     fsrs_parameters: list[float] | None = fields.JSONField(null=True, field_type=list[float])
+    # The learner's study day: an IANA time zone and the hour (0–23, local) a new day starts.
+    # Stored timestamps stay UTC; only where the days fall moves with these.
+    timezone = fields.CharField(max_length=64, default="UTC")
+    day_starts_at = fields.SmallIntField(
+        default=4, validators=[MinValueValidator(0), MaxValueValidator(23)]
+    )
+    # Daily limits: new cards first reviewed, and reviews of cards seen before, per study day.
+    new_per_day = fields.SmallIntField(
+        default=20, validators=[MinValueValidator(0), MaxValueValidator(9999)]
+    )
+    reviews_per_day = fields.SmallIntField(
+        default=200, validators=[MinValueValidator(0), MaxValueValidator(9999)]
+    )
 
     words: fields.ReverseRelation["Word"]
     cards: fields.ReverseRelation["Card"]
     reviews: fields.ReverseRelation["Review"]
     refresh_tokens: fields.ReverseRelation["RefreshToken"]
+    import_jobs: fields.ReverseRelation["ImportJob"]
 
     class Meta:
         table = "users"
@@ -80,6 +104,7 @@ class User(Model):
             "cards",
             "reviews",
             "refresh_tokens",
+            "import_jobs",
         )
 
 
@@ -220,7 +245,15 @@ class Review(Model):
 
     class Meta:
         table = "reviews"
-        indexes = (("word", "reviewed_at"), ("user", "reviewed_on"), ("card", "id"))
+        # (user, reviewed_at, rating): today's counts, streaks and the history count study
+        # days, whose bounds are instants in the learner's time zone; with the rating in the
+        # index, a year of history is read from the index alone.
+        indexes = (
+            ("word", "reviewed_at"),
+            ("user", "reviewed_on"),
+            ("user", "reviewed_at", "rating"),
+            ("card", "id"),
+        )
 
 
 class RefreshToken(Model):
@@ -276,3 +309,37 @@ class IdempotencyKey(Model):
     class Meta:
         table = "idempotency_keys"
         unique_together = (("scope", "key"),)
+
+
+class ImportJob(Model):
+    """One file imported in the background (POST /imports), with its progress and outcome.
+
+    Progress lives here rather than in the process that runs the job, so that any worker or
+    replica answers for it."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="import_jobs", on_delete=fields.CASCADE
+    )
+    user_id: int
+    status = fields.CharEnumField(JobStatus, max_length=7, default=JobStatus.QUEUED)
+    #: The name the client gave the file (shown, never used as a path).
+    filename = fields.CharField(max_length=255)
+    #: "anki" (a package) or "table" (CSV/TSV): what the file was recognised as.
+    kind = fields.CharField(max_length=5)
+    #: Notes (or rows) handled so far, of `total` (0 until the file has been read).
+    done = fields.IntField(default=0)
+    total = fields.IntField(default=0)
+    #: What the import did, once it is done.
+    result: dict | None = fields.JSONField(null=True)
+    #: Why it failed.
+    error = fields.CharField(max_length=1000, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+    #: Written every few seconds by the process running the job: a queued or running job
+    #: whose heartbeat stopped belonged to a process that died.
+    heartbeat_at = fields.DatetimeField()
+
+    class Meta:
+        table = "import_jobs"
+        indexes = (("user", "id"), ("status", "heartbeat_at"))

@@ -6,7 +6,12 @@ for the database's work, same JSON shape, same tokens), without an ORM or a vali
     GET  /words?limit=&offset=&q=   {items, total, limit, offset}, newest first
     GET  /words/{id}                one word
     POST /words                     add a word and its forward card (word_key, language, tags)
-    GET  /study?limit=              {items, due_total}: due reviewed cards, then new cards
+    GET  /study?limit=              {items, due_total, new_left_today, reviews_left_today}: due
+                                    reviewed cards, then new cards, within the daily limits,
+                                    each with the four ratings' previews (the same `fsrs`
+                                    package and call as vocab: what a review would compute)
+    GET  /stats/forecast?days=      {items: [{date, due}]}: the same GROUP BY over the user's
+                                    study days' bounds as vocab (computed with zoneinfo)
     POST /words/{id}/reviews        FSRS review of a card, with SELECT ... FOR UPDATE
     POST /auth/token                argon2 verify in a thread, refresh-token row, token pair
     GET  /health
@@ -30,10 +35,11 @@ import time
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import fsrs
@@ -112,13 +118,19 @@ INSERT_CARD = (
 )
 STUDIED = 'FROM "cards" WHERE "user_id"=$1 AND "active"'
 DUE_COUNT = f'SELECT COUNT(*) {STUDIED} AND ("state"=\'new\' OR "due_at"<=$2)'
+# A card as a review (and so a preview) needs it.
+PICKED = (
+    '"word_id", "direction", "id", "state", "step", "stability", "fsrs_difficulty", "due_at", '
+    '"last_reviewed_at"'
+)
 DUE_PAGE = (
-    f'SELECT "word_id", "direction" {STUDIED} AND "due_at"<=$2 '
+    f'SELECT {PICKED} {STUDIED} AND "due_at"<=$2 '
     'AND ("state"<>\'new\' OR "state" IS NULL) ORDER BY "due_at" ASC,"id" ASC LIMIT $3'
 )
-NEW_PAGE = (
-    f'SELECT "word_id", "direction" {STUDIED} AND "state"=\'new\' '
-    'ORDER BY "due_at" ASC,"id" ASC LIMIT $2'
+NEW_PAGE = f'SELECT {PICKED} {STUDIED} AND "state"=\'new\' ORDER BY "due_at" ASC,"id" ASC LIMIT $2'
+TODAY_COUNTS = (
+    'SELECT "state_before", COUNT(*) FROM "reviews" WHERE "user_id"=$1 AND "reviewed_at">=$2 '
+    'GROUP BY "state_before"'
 )
 STUDY_WORDS = (
     f'SELECT {WORD_COLUMNS}, c."direction" FROM "words" w '
@@ -135,7 +147,10 @@ UPDATE_SCHEDULE = (
     'UPDATE "cards" SET "state"=$1,"step"=$2,"stability"=$3,"fsrs_difficulty"=$4,"due_at"=$5,'
     '"reps"=$6,"lapses"=$7,"last_reviewed_at"=$8 WHERE "id"=$9'
 )
-USER_BY_ID = 'SELECT "id","desired_retention","fsrs_parameters" FROM "users" WHERE "id"=$1'
+USER_BY_ID = (
+    'SELECT "id","desired_retention","fsrs_parameters","timezone","day_starts_at",'
+    '"new_per_day","reviews_per_day" FROM "users" WHERE "id"=$1'
+)
 USER_BY_EMAIL = 'SELECT "id","password_hash" FROM "users" WHERE "email"=$1'
 INSERT_REFRESH = (
     'INSERT INTO "refresh_tokens" ("id","family","expires_at","used_at","revoked_at",'
@@ -534,6 +549,36 @@ async def review_word(request: Request) -> Response:
     return respond({"review": review, "word": out}, 201)
 
 
+def day_start(zone: ZoneInfo, hour: int, day: date) -> datetime:
+    """The UTC instant a study day begins (as vocab's StudyDays.start)."""
+    return datetime(day.year, day.month, day.day, hour, tzinfo=zone).astimezone(UTC)
+
+
+def study_today(user: asyncpg.Record, now: datetime) -> tuple[ZoneInfo, date]:
+    """The user's zone and the study day `now` falls in."""
+    zone = ZoneInfo(user[3])
+    day = now.astimezone(zone).date()
+    return zone, day if now >= day_start(zone, user[4], day) else day - timedelta(days=1)
+
+
+def previews(c: Any, rules: fsrs.Scheduler, now: datetime) -> dict[str, Any]:
+    """What each rating of a PICKED card row would schedule now."""
+    card = fsrs.Card(
+        card_id=c[2],
+        state=FSRS_STATE[c[3]],
+        step=0 if c[3] == "new" else c[4],
+        stability=c[5],
+        difficulty=c[6],
+        due=c[7],
+        last_review=c[8],
+    )
+    out = {}
+    for name, grade in RATINGS.items():
+        due = rules.review_card(card, grade, review_datetime=now)[0].due
+        out[name] = {"due_at": due, "interval_seconds": round((due - now).total_seconds())}
+    return out
+
+
 async def study(request: Request) -> Response:
     try:
         limit = int_param(request, "limit", 20, 1, 100)
@@ -544,14 +589,70 @@ async def study(request: Request) -> Response:
         user = await current_user(request, conn)
         if user is None:
             return unauthorized()
+        zone, today = study_today(user, now)
+        done = dict(await conn.fetch(TODAY_COUNTS, user[0], day_start(zone, user[4], today)))
+        new_left = max(0, user[5] - done.pop("new", 0))
+        reviews_left = max(0, user[6] - sum(done.values()))
         due_total = await conn.fetchval(DUE_COUNT, user[0], now)
-        picked = await conn.fetch(DUE_PAGE, user[0], now, limit)
-        if len(picked) < limit:
-            picked += await conn.fetch(NEW_PAGE, user[0], limit - len(picked))
+        picked = []
+        if reviews_left:
+            picked = await conn.fetch(DUE_PAGE, user[0], now, min(limit, reviews_left))
+        if len(picked) < limit and new_left:
+            picked += await conn.fetch(NEW_PAGE, user[0], min(limit - len(picked), new_left))
         rows = await conn.fetch(STUDY_WORDS, list({p[0] for p in picked}), user[0])
-    words = words_out(rows, now, parameters_of(user))
-    items = [{**words[word_id], "direction": direction} for word_id, direction in picked]
-    return respond({"items": items, "due_total": due_total})
+    parameters = parameters_of(user)
+    words = words_out(rows, now, parameters)
+    rules = scheduler(user[1], parameters)
+    items = [
+        {**words[p[0]], "direction": p[1], "previews": previews(p, rules, now)} for p in picked
+    ]
+    return respond(
+        {
+            "items": items,
+            "due_total": due_total,
+            "new_left_today": new_left,
+            "reviews_left_today": reviews_left,
+        }
+    )
+
+
+def day_of(column: str, bounds: list[datetime], values: list[Any]) -> str:
+    """vocab's bucketing: a binary search of CASEs over the days' bounds ($n placeholders)."""
+
+    def within(first: int, last: int) -> str:
+        if last - first == 1:
+            return str(first)
+        middle = (first + last) // 2
+        values.append(bounds[middle])
+        bound = f"${len(values)}"
+        return (
+            f"CASE WHEN {column} < {bound} THEN {within(first, middle)} "
+            f"ELSE {within(middle, last)} END"
+        )
+
+    return within(0, len(bounds) - 1)
+
+
+async def forecast(request: Request) -> Response:
+    try:
+        days = int_param(request, "days", 30, 1, 365)
+    except ValueError:
+        return error(422, "days must be 1–365")
+    now = datetime.now(UTC)
+    async with request.app.state.pool.acquire() as conn:
+        user = await current_user(request, conn)
+        if user is None:
+            return unauthorized()
+        zone, today = study_today(user, now)
+        bounds = [day_start(zone, user[4], today + timedelta(days=n)) for n in range(days + 1)]
+        values: list[Any] = [user[0], True, "new", bounds[-1]]
+        sql = (
+            f"SELECT {day_of('due_at', bounds, values)}, COUNT(*) FROM cards WHERE user_id = $1 "
+            "AND active = $2 AND state <> $3 AND due_at < $4 GROUP BY 1"
+        )
+        due = dict(await conn.fetch(sql, *values))
+    items = [{"date": today + timedelta(days=n), "due": due.get(n, 0)} for n in range(days)]
+    return respond({"items": items})
 
 
 # --- Auth ---
@@ -701,6 +802,7 @@ app = Starlette(
         Route("/words/{word_id:int}", get_word, methods=["GET"]),
         Route("/words/{word_id:int}/reviews", review_word, methods=["POST"]),
         Route("/study", study, methods=["GET"]),
+        Route("/stats/forecast", forecast, methods=["GET"]),
         Route("/auth/token", login, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
     ],

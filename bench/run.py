@@ -545,6 +545,7 @@ class Bench:
             (f"/words/{word_id}", main),
             (f"/words?limit=20&q={q}", big),
             ("/study?limit=20", main),
+            ("/stats/forecast?days=30", main),
             ("/words/2147483647", main),
         ]
         for path, token in reads:
@@ -599,7 +600,17 @@ class Bench:
                 "get", "GET /words/{id}", "get_word.lua", [tk["main"], f"{w}/ids-main.txt"], c, t
             ),
             Scenario("create", "POST /words", "post_word.lua", [tk["writer"], "PREFIX"], c, t),
-            Scenario("study", "GET /study", "get.lua", [tk["main"], "/study"], c, t),
+            Scenario(
+                "study", "GET /study (with previews)", "get.lua", [tk["main"], "/study"], c, t
+            ),
+            Scenario(
+                "forecast",
+                "GET /stats/forecast (30 days)",
+                "get.lua",
+                [tk["main"], "/stats/forecast"],
+                c,
+                t,
+            ),
             Scenario(
                 "review",
                 "POST /words/{id}/reviews",

@@ -334,7 +334,7 @@ async def seed(profile: dict[str, int], rng: random.Random) -> dict[str, Any]:
     }
     for name, uid in user_ids.items():
         counts[f"words_{name}"] = await Word.filter(user_id=uid).count()
-    counts["due_main"] = await vocab.due_cards(User(id=user_ids["main"]), now).count()
+    counts["due_main"] = await vocab.due_cards(user_ids["main"], now).count()
     counts["reviewed_main"] = len(main_words)
     return {
         "password": PASSWORD,

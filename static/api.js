@@ -154,7 +154,9 @@ async function errorFrom(response) {
   if (status === 429) {
     message = `Too many attempts. ${retryAfterText(response.headers.get("Retry-After"))}`;
   } else if (status === 413) {
-    message = "That is too large for the server (imports can be up to 5 MB).";
+    message = text.startsWith("CSV and TSV")
+      ? "That is too large for the server (CSV and TSV files can be up to 5 MB)."
+      : "That is too large for the server (imports can be up to 5 MB for CSV and TSV, 100 MB for Anki packages).";
   } else if (status >= 500) {
     message = "Something went wrong on the server. Please try again.";
     if (requestId) message += ` (Request id: ${requestId})`;

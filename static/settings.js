@@ -1,4 +1,5 @@
-// Settings: the learner's study settings (desired retention, reverse cards for new words) and
+// Settings: the learner's study settings (desired retention, reverse cards for new words), their
+// study day (time zone, the hour a day starts, new cards and reviews a day) and
 // "Optimize my schedule", which fits the scheduler to their own reviews and shows how well the
 // parameters in use and the fitted ones predict that history (log loss and RMSE, before and
 // after), and whether the fitted ones are now used.
@@ -8,7 +9,25 @@ import { $, busy, clearFormError, failed, formError, h, say } from "./ui.js";
 
 export const views = [{ name: "settings", title: "Settings", enter: load, reset }];
 
+/** The browser's own time zone (what the form offers while the account still has the default). */
+export function browserTimeZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+function fillChoices() {
+  const zones = new Set(["UTC", ...(Intl.supportedValuesOf?.("timeZone") ?? []), browserTimeZone()]);
+  $("#settings-timezone").replaceChildren(
+    ...[...zones].sort().map((zone) => h("option", { value: zone }, zone.replaceAll("_", " "))),
+  );
+  $("#settings-day-start").replaceChildren(
+    ...Array.from({ length: 24 }, (_, hour) =>
+      h("option", { value: String(hour) }, `${String(hour).padStart(2, "0")}:00`),
+    ),
+  );
+}
+
 export function wire() {
+  fillChoices();
   $("#settings-form").addEventListener("submit", onSave);
   $("#optimize").addEventListener("click", () => optimize().catch(failed));
 }
@@ -29,6 +48,16 @@ function show(user) {
   const form = $("#settings-form");
   form.elements.desired_retention.value = user.desired_retention.toFixed(2);
   form.elements.reverse_cards.checked = user.reverse_cards;
+  // An account still on the server's default (UTC) is offered the browser's zone instead.
+  const zone = user.timezone === "UTC" ? browserTimeZone() : user.timezone;
+  const zones = form.elements.timezone;
+  if (![...zones.options].some((option) => option.value === zone)) {
+    zones.append(h("option", { value: zone }, zone.replaceAll("_", " ")));
+  }
+  zones.value = zone;
+  form.elements.day_starts_at.value = String(user.day_starts_at);
+  form.elements.new_per_day.value = String(user.new_per_day);
+  form.elements.reviews_per_day.value = String(user.reviews_per_day);
   $("#fsrs-parameters-state").textContent = user.fsrs_parameters
     ? "Your reviews are scheduled with parameters fitted to your own history."
     : "Your reviews are scheduled with the standard parameters.";
@@ -47,7 +76,28 @@ async function onSave(event) {
       fields: { desired_retention: true },
     });
   }
-  const body = { desired_retention: retention, reverse_cards: form.elements.reverse_cards.checked };
+  const limits = {};
+  for (const [name, label] of [
+    ["new_per_day", "New cards a day"],
+    ["reviews_per_day", "Reviews a day"],
+  ]) {
+    const text = form.elements[name].value.trim();
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value > 9999) {
+      return formError(form, {
+        message: `${label}: use a whole number from 0 to 9999.`,
+        fields: { [name]: true },
+      });
+    }
+    limits[name] = value;
+  }
+  const body = {
+    desired_retention: retention,
+    reverse_cards: form.elements.reverse_cards.checked,
+    timezone: form.elements.timezone.value,
+    day_starts_at: Number(form.elements.day_starts_at.value),
+    ...limits,
+  };
   await busy($("button[type=submit]", form), async () => {
     try {
       const user = await api.requestJson("/users/me", { method: "PATCH", json: body });

@@ -1,11 +1,15 @@
 // Study: the due cards one at a time, of both directions. A forward card shows the word and
 // asks for the definition; a reverse card shows the definition and asks for the word. Space
 // (or the button) shows the answer, 1–4 (or the buttons) rate it Again / Hard / Good / Easy,
-// U (or the button) undoes the last rating, and "Suspend this word" sets the word aside. The
-// count of cards left is always shown.
+// U (or the button) undoes the last rating, and "Suspend this word" sets the word aside. Each
+// rating button shows when the card would come back (the API's previews), and the counts of
+// cards due and of new cards and reviews left today (the daily limits) are always shown. P
+// (or the speaker button) says the word with the browser's speech synthesis, in the word's
+// language; the button is hidden where the browser has no voice for it, and on a reverse
+// card until its answer shows (the word is the answer there).
 import * as api from "./api.js";
 import { currentUser, currentView } from "./router.js";
-import { $, $$, STATE_LABELS, failed, fromNow, say } from "./ui.js";
+import { $, $$, STATE_LABELS, failed, formatInterval, fromNow, say } from "./ui.js";
 
 const RATINGS = ["again", "hard", "good", "easy"]; // keys 1 to 4
 const RATING_LABELS = { again: "Again", hard: "Hard", good: "Good", easy: "Easy" };
@@ -30,7 +34,10 @@ export function wire() {
   }
   $("#undo").addEventListener("click", undo);
   $("#suspend").addEventListener("click", suspend);
+  $("#speak").addEventListener("click", speak);
   document.addEventListener("keydown", onKey);
+  // Voices load after the page does (Chromium fills the list a moment later).
+  globalThis.speechSynthesis?.addEventListener?.("voiceschanged", showSpeaker);
 }
 
 function reset() {
@@ -39,6 +46,7 @@ function reset() {
   $("#study-card").hidden = true;
   $("#study-empty").hidden = true;
   $("#study-left").textContent = "";
+  $("#study-today").textContent = "";
 }
 
 // --- The card ---------------------------------------------------------------------------
@@ -50,6 +58,12 @@ async function load({ focusCard = true } = {}) {
   study = { card, revealed: false, shownAt: performance.now(), busy: false, pending: null };
   const left = queue.due_total;
   $("#study-left").textContent = `${left} card${left === 1 ? "" : "s"} left`;
+  $("#study-today").textContent =
+    `${queue.new_left_today} new · ${queue.reviews_left_today} reviews left today`;
+  $("#study-empty-text").textContent =
+    left > 0
+      ? "That is all for today: your daily limits are reached. More tomorrow, or raise them in Settings."
+      : "No cards are due. Add words, or come back later.";
   $("#study-empty").hidden = card !== null;
   $("#study-card").hidden = card === null;
   if (card) showCard(card, { focus: focusCard });
@@ -81,6 +95,12 @@ function showCard(card, { focus }) {
   $("#study-example").hidden = !card.example;
   $("#study-answer").hidden = true;
   $("#reveal").hidden = false;
+  for (const button of $$(".ratings button")) {
+    const seconds = card.previews[button.dataset.rating].interval_seconds;
+    $(".interval", button).textContent = formatInterval(seconds);
+    button.title = `Next review ${fromNow(card.previews[button.dataset.rating].due_at)}`;
+  }
+  showSpeaker();
   if (focus) $(reverse ? "#study-prompt-definition" : "#study-word").focus();
 }
 
@@ -102,7 +122,47 @@ function reveal() {
   study.revealed = true;
   $("#reveal").hidden = true;
   $("#study-answer").hidden = false;
+  showSpeaker();
   $("#study-answer").focus();
+}
+
+// --- Pronunciation ----------------------------------------------------------------------
+
+/** The browser's voice for a language code ("de" takes "de-DE"; "pt-BR" wants pt-BR). */
+function voiceFor(language) {
+  const voices = globalThis.speechSynthesis?.getVoices?.() ?? [];
+  if (!language) return null;
+  const wanted = language.toLowerCase();
+  const base = wanted.split("-")[0];
+  const lang = (voice) => voice.lang.toLowerCase().replace("_", "-");
+  return (
+    voices.find((voice) => lang(voice) === wanted) ??
+    (wanted === base ? voices.find((voice) => lang(voice).split("-")[0] === base) : null) ??
+    null
+  );
+}
+
+/** Whether the word on screen may be said now, and by which voice. */
+function speakable() {
+  const card = study.card;
+  if (!card || (isReverse(card) && !study.revealed)) return null;
+  return voiceFor(card.language);
+}
+
+function showSpeaker() {
+  const voice = speakable();
+  $("#speak").hidden = voice === null;
+  $("#speak").setAttribute("aria-label", voice ? `Say “${study.card.word}” (P)` : "Say it (P)");
+}
+
+function speak() {
+  const voice = speakable();
+  if (!voice) return;
+  const utterance = new SpeechSynthesisUtterance(study.card.word);
+  utterance.voice = voice;
+  utterance.lang = study.card.language;
+  speechSynthesis.cancel(); // a second press starts again rather than queueing
+  speechSynthesis.speak(utterance);
 }
 
 /** Run one request about the card on screen at a time, with the card's buttons disabled. */
@@ -196,6 +256,12 @@ function onKey(event) {
     return;
   }
   if (!study.card) return;
+  if (event.key === "p" || event.key === "P") {
+    if (!speakable()) return;
+    event.preventDefault();
+    speak();
+    return;
+  }
   if (event.key === " " && event.target instanceof HTMLButtonElement) return; // press it
   if (event.key === " " && !study.revealed) {
     event.preventDefault();

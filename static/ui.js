@@ -147,3 +147,16 @@ export function fromNow(iso) {
   }
   return relative.format(Math.round(seconds), "second");
 }
+
+/** A rating's interval as its button shows it, as Anki does: "1m", "10m", "1.5h", "4d",
+ * "3.5mo", "1.2y" (minutes and days whole, hours, months and years to one decimal). */
+export function formatInterval(seconds) {
+  const one = (n) => String(Math.round(n * 10) / 10);
+  const days = seconds / 86400;
+  if (seconds < 60) return "<1m";
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 86400) return `${one(seconds / 3600)}h`;
+  if (days < 30) return `${Math.round(days)}d`;
+  if (days < 365) return `${one(days / 30)}mo`;
+  return `${one(days / 365)}y`;
+}

@@ -17,7 +17,10 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from models import Review, User, Word
 
-USER_FIELDS = {"id", "email", "created_at", "desired_retention", "reverse_cards", "fsrs_parameters"}
+USER_FIELDS = {
+    "id", "email", "created_at", "desired_retention", "reverse_cards", "fsrs_parameters",
+    "timezone", "day_starts_at", "new_per_day", "reviews_per_day",
+}  # fmt: skip
 BAD_LOGIN = {"detail": "Incorrect email or password"}
 
 

@@ -1,6 +1,7 @@
 """HTTP surface (issue 15): HEAD on every GET route, 415 for a JSON endpoint sent another
 Content-Type, and /metrics behind METRICS_TOKEN in production; all of it in the OpenAPI schema."""
 
+import asyncio
 import json
 import secrets
 
@@ -63,12 +64,20 @@ async def paths(client, auth) -> dict[str, str]:
         f"/words/{word['id']}/reviews", headers=auth.headers, json={"rating": "good"}
     )
     assert r.status_code == 201, r.text
+    files = {"file": ("words.csv", b"Fika,a coffee break\n", "text/csv")}
+    job = await client.post("/imports", headers=auth.headers, files=files)
+    assert job.status_code == 202, job.text
+    while job.json()["status"] not in ("done", "failed"):  # it must not change between requests
+        await asyncio.sleep(0.01)
+        job = await client.get(f"/imports/{job.json()['id']}", headers=auth.headers)
+    ids = {"{word_id}": str(word["id"]), "{import_id}": str(job.json()["id"])}
     schema = (await client.get("/openapi.json")).json()
-    found = {
-        path: path.replace("{word_id}", str(word["id"]))
-        for path, item in schema["paths"].items()
-        if "get" in item
-    }
+    found = {}
+    for path, item in schema["paths"].items():
+        if "get" in item:
+            found[path] = path
+            for name, value in ids.items():
+                found[path] = found[path].replace(name, value)
     return {**found, "/": "/", "/static/app.js": "/static/app.js", "/docs": "/docs"}
 
 

@@ -47,6 +47,7 @@ IDEMPOTENT_OPERATIONS = [
     ("/words", "post"),
     ("/words/{word_id}/reviews", "post"),
     ("/words/import", "post"),
+    ("/imports", "post"),
 ]
 on_postgres = pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL"),
@@ -132,6 +133,46 @@ async def test_import_retried_with_its_key_is_replayed_despite_a_new_multipart_b
     assert r.status_code == 422, r.text
     assert r.json() == REUSED
     assert await Word.filter(user_id=auth.id).count() == 2
+
+
+async def test_import_job_retried_with_its_key_is_one_job(client, auth, monkeypatch):
+    """POST /imports with a key: the retry (a new multipart boundary) answers the same job,
+    and a body larger than the part kept in memory streams through a temporary file."""
+    monkeypatch.setattr(vocab, "SPOOL_IN_MEMORY", 1024)
+    rows = "".join(f"word {n},meaning number {n}\n" for n in range(300))
+    data = ("word,definition\n" + rows).encode()
+    assert len(data) > 4 * 1024
+    sent = []
+    for _ in range(2):
+        r = await client.post(
+            "/imports",
+            headers=keyed(auth, "job-1"),
+            files={"file": ("words.csv", data, "text/csv")},
+        )
+        assert r.status_code == 202, r.text
+        sent.append(r)
+    assert sent[1].headers["Idempotent-Replayed"] == "true"
+    assert sent[0].json()["id"] == sent[1].json()["id"]
+    assert sent[1].headers["Location"] == f"/imports/{sent[0].json()['id']}"
+    job_id = sent[0].json()["id"]
+    for _ in range(500):
+        r = await client.get(f"/imports/{job_id}", headers=auth.headers)
+        if r.json()["status"] in ("done", "failed"):
+            break
+        await asyncio.sleep(0.02)
+    assert r.json()["status"] == "done", r.text
+    assert r.json()["result"]["created"] == 300
+    assert await vocab.ImportJob.filter(user_id=auth.id).count() == 1
+    assert await Word.filter(user_id=auth.id).count() == 300
+    # Another file under the same key is another request.
+    r = await client.post(
+        "/imports",
+        headers=keyed(auth, "job-1"),
+        files={"file": ("words.csv", data + b"tisch,table\n", "text/csv")},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json() == REUSED
+    assert await vocab.ImportJob.filter(user_id=auth.id).count() == 1
 
 
 async def test_import_cut_off_half_way_is_finished_by_its_retry_without_doubles(

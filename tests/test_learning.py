@@ -399,7 +399,12 @@ async def test_read_study_leaves_out_reviewed_words_not_due_yet(client, auth, cl
     word = await make_word(client, auth.headers)
     await make_review(client, auth.headers, word["id"], rating="good")  # due in 10 minutes
     clock.advance(minutes=9)
-    assert await read_study(client, auth.headers) == {"items": [], "due_total": 0}
+    assert await read_study(client, auth.headers) == {
+        "items": [],
+        "due_total": 0,
+        "new_left_today": 19,
+        "reviews_left_today": 200,
+    }
 
     clock.advance(minutes=1)
     study = await read_study(client, auth.headers)
@@ -422,6 +427,8 @@ async def test_read_study_limit_cuts_the_list_not_the_total(client, auth, clock,
 
 
 async def test_read_study_returns_20_words_by_default(client, auth, clock):
+    r = await client.patch("/users/me", headers=auth.headers, json={"new_per_day": 100})
+    assert r.status_code == 200, r.text
     for i in range(25):
         await make_word(client, auth.headers, word=f"w{i:02}")
 
@@ -559,9 +566,9 @@ async def test_read_stats_retention_covers_the_last_30_days(
     assert stats["reviews_total"] == 2
 
 
-async def test_read_stats_streak_crosses_midnight_utc(client, auth, clock):
+async def test_read_stats_streak_crosses_the_day_start(client, auth, clock):
     word = await make_word(client, auth.headers)
-    day_1 = datetime(2024, 3, 10, 23, 59, tzinfo=UTC)
+    day_1 = datetime(2024, 3, 10, 3, 59, tzinfo=UTC)  # a study day starts at 4:00 by default
     await review_at(client, auth.headers, clock, day_1, word["id"], "again")
     await review_at(client, auth.headers, clock, day_1 + timedelta(minutes=2), word["id"], "again")
 

@@ -372,7 +372,7 @@ def test_api_errors_are_shown_clearly(
     )
     import_button.click()
     expect(import_form.get_by_role("alert")).to_contain_text(
-        "The file is not readable UTF-8 CSV or TSV"
+        "The file is neither an Anki package (.apkg, .colpkg) nor UTF-8 CSV or TSV"
     )
 
     # Bad rows are listed with their line numbers; good ones are created.
@@ -423,11 +423,12 @@ def test_expired_access_token_is_renewed_and_an_ended_login_returns_to_sign_in(
     calls.clear()
     go(page, "Stats")
     expect(stat(page, "Words")).to_have_text("2")
-    assert calls == [
-        ("GET", "/stats", 401),
-        ("POST", "/auth/refresh", 200),
-        ("GET", "/stats", 200),
-    ]
+    # The Stats screen asks three things at once: each is refused, one refresh serves all
+    # three, and each is asked again.
+    refresh = calls.index(("POST", "/auth/refresh", 200))
+    stats_paths = ["/stats", "/stats/forecast", "/stats/history"]
+    assert sorted(calls[:refresh]) == [("GET", path, 401) for path in stats_paths]
+    assert sorted(calls[refresh + 1 :]) == [("GET", path, 200) for path in stats_paths]
 
     # The same in the middle of a review: it is recorded once, and studying goes on.
     go(page, "Study")
