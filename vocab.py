@@ -2910,21 +2910,18 @@ def scheduler(
     )
 
 
-def preview(card: Card, rules: fsrs.Scheduler, now: datetime) -> Previews:
-    """What each rating of the card would schedule at `now`: the very computation a review
-    makes, so a rating given at the same moment lands exactly on its preview."""
+def preview(card: Card, rules: fsrs.Scheduler, now: datetime) -> dict[str, dict[str, Any]]:
+    """What each rating of the card would schedule at `now` (Previews' fields): the very
+    computation a review makes, so a rating given at the same moment lands exactly on its
+    preview."""
     before, shown = card_of(card), {}
     for rating in Rating:
         due = next_card(before, rating, rules, now).due
-        shown[rating] = Preview.model_construct(
-            due_at=due, interval_seconds=round((due - now).total_seconds())
-        )
-    return Previews.model_construct(
-        again=shown[Rating.AGAIN],
-        hard=shown[Rating.HARD],
-        good=shown[Rating.GOOD],
-        easy=shown[Rating.EASY],
-    )
+        shown[rating.value] = {
+            "due_at": due,
+            "interval_seconds": round((due - now).total_seconds()),
+        }
+    return shown
 
 
 def card_of(card: Card) -> fsrs.Card:
@@ -3234,10 +3231,10 @@ async def undo_review(
     return await undo_latest_review(word_id, review_id, user)
 
 
-@learning_router.get("/study")
+@learning_router.get("/study", response_model=StudyQueue)
 async def read_study_queue(
     user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
-) -> StudyQueue:
+) -> Response:
     """Cards to study now, of both directions, within today's limits: cards seen before that
     are due, most overdue first, then new cards, oldest word first; each with what every
     rating would schedule. Suspended words never come."""
@@ -3270,21 +3267,18 @@ async def read_study_queue(
     curve = ForgettingCurve.of(user)
     rules = scheduler(user.desired_retention, fsrs_parameters(user))
     items = [
-        StudyItem.of(
-            words[card.word_id].word,
-            words[card.word_id].cards,
-            curve,
-            direction=card.direction,
-            previews=preview(card, rules, now),
-        )
+        words[card.word_id].json(curve)
+        | {"direction": card.direction, "previews": preview(card, rules, now)}
         for card in picked
         if card.word_id in words  # not deleted meanwhile
     ]
-    return StudyQueue(
-        items=items,
-        due_total=due_total,
-        new_left_today=new_left,
-        reviews_left_today=reviews_left,
+    return json_response(
+        {
+            "items": items,
+            "due_total": due_total,
+            "new_left_today": new_left,
+            "reviews_left_today": reviews_left,
+        }
     )
 
 
