@@ -536,6 +536,7 @@ class PreparedQuery:
         self.slots: list[int | None] = []
         self.converters: list[tuple[str, Callable[[Any], Any]]] = []
         self.model: type[Any] = Model
+        self.executor: dict[str, Any] = {}
 
     def prepare(self) -> None:
         """Have the ORM build the SQL (once the database is open: it depends on the dialect)."""
@@ -546,6 +547,11 @@ class PreparedQuery:
         self.sql, self.parameters = query.query.get_parameterized_sql()
         self.slots = [arguments.index(p) if p in arguments else None for p in self.parameters]
         self.model = query.model
+        if isinstance(query, QuerySet):  # what its executor needs to make the objects
+            self.executor = {
+                "select_related_idx": query._select_related_idx,
+                "custom_fields": list(query._annotations),
+            }
         if isinstance(query, ValuesQuery):  # as its _execute converts (a lambda: "as it is")
             resolve = partial(query.resolve_to_python_value, self.model)
             converters = [(a, resolve(f)) for a, f in query._fields_for_select.items()]
@@ -582,10 +588,16 @@ class PreparedQuery:
         return rows
 
     async def objects(self, *arguments: Any) -> list[Any]:
-        """Run a model query: its objects, as the ORM would make them."""
+        """Run a model query: its objects (and those it selects along), as its own executor
+        makes them."""
         parameters = self.bind(arguments)
-        _, rows = await self.model._choose_db().execute_query(self.sql, parameters)
-        return [self.model._init_from_db(**dict(row)) for row in rows]
+        db = self.model._choose_db()
+        select_related_idx, custom_fields = self.executor.values()
+        executor = db.executor_class(model=self.model, db=db, select_related_idx=select_related_idx)
+        objects: list[Any] = await executor.execute_select(
+            self.sql, parameters, custom_fields=custom_fields
+        )
+        return objects
 
 
 @asynccontextmanager
@@ -2898,21 +2910,18 @@ def scheduler(
     )
 
 
-def preview(card: Card, rules: fsrs.Scheduler, now: datetime) -> Previews:
-    """What each rating of the card would schedule at `now`: the very computation a review
-    makes, so a rating given at the same moment lands exactly on its preview."""
+def preview(card: Card, rules: fsrs.Scheduler, now: datetime) -> dict[str, dict[str, Any]]:
+    """What each rating of the card would schedule at `now` (Previews' fields): the very
+    computation a review makes, so a rating given at the same moment lands exactly on its
+    preview."""
     before, shown = card_of(card), {}
     for rating in Rating:
         due = next_card(before, rating, rules, now).due
-        shown[rating] = Preview.model_construct(
-            due_at=due, interval_seconds=round((due - now).total_seconds())
-        )
-    return Previews.model_construct(
-        again=shown[Rating.AGAIN],
-        hard=shown[Rating.HARD],
-        good=shown[Rating.GOOD],
-        easy=shown[Rating.EASY],
-    )
+        shown[rating.value] = {
+            "due_at": due,
+            "interval_seconds": round((due - now).total_seconds()),
+        }
+    return shown
 
 
 def card_of(card: Card) -> fsrs.Card:
@@ -2968,13 +2977,23 @@ def schedule_before(review: Review, card: Card) -> dict[str, Any]:
     }
 
 
+#: A word's cards with the word, locked: only the cards' rows (a PATCH of the word's text
+#: does not wait for reviews), always in id order, so that two requests never hold one card
+#: each while waiting for the other. Built once: every review runs it.
+CARDS_FOR_UPDATE = PreparedQuery(
+    lambda word_id, user_id: (
+        Card.filter(word_id=word_id, user_id=user_id)
+        .select_related("word")
+        .order_by("id")
+        .select_for_update(of=("cards",))
+    )
+)
+
+
 async def lock_cards_or_404(word_id: int, user: User) -> dict[Direction, Card]:
     """The user's word's cards, locked until the transaction ends (with the word read along,
     unlocked), by direction; 404 when there is no such word."""
-    query = Card.filter(word_id=valid_id(word_id), user_id=user.id).select_related("word")
-    # Only the cards' rows (a PATCH of the word's text does not wait for reviews), always in
-    # id order, so that two requests never hold one card each while waiting for the other.
-    cards = await query.order_by("id").select_for_update(of=("cards",))
+    cards = await CARDS_FOR_UPDATE.objects(valid_id(word_id), user.id)
     if not cards:  # every word has its forward card
         raise WORD_NOT_FOUND
     return {card.direction: card for card in cards}
@@ -3212,10 +3231,10 @@ async def undo_review(
     return await undo_latest_review(word_id, review_id, user)
 
 
-@learning_router.get("/study")
+@learning_router.get("/study", response_model=StudyQueue)
 async def read_study_queue(
     user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
-) -> StudyQueue:
+) -> Response:
     """Cards to study now, of both directions, within today's limits: cards seen before that
     are due, most overdue first, then new cards, oldest word first; each with what every
     rating would schedule. Suspended words never come."""
@@ -3248,21 +3267,18 @@ async def read_study_queue(
     curve = ForgettingCurve.of(user)
     rules = scheduler(user.desired_retention, fsrs_parameters(user))
     items = [
-        StudyItem.of(
-            words[card.word_id].word,
-            words[card.word_id].cards,
-            curve,
-            direction=card.direction,
-            previews=preview(card, rules, now),
-        )
+        words[card.word_id].json(curve)
+        | {"direction": card.direction, "previews": preview(card, rules, now)}
         for card in picked
         if card.word_id in words  # not deleted meanwhile
     ]
-    return StudyQueue(
-        items=items,
-        due_total=due_total,
-        new_left_today=new_left,
-        reviews_left_today=reviews_left,
+    return json_response(
+        {
+            "items": items,
+            "due_total": due_total,
+            "new_left_today": new_left,
+            "reviews_left_today": reviews_left,
+        }
     )
 
 

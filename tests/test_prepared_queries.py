@@ -5,9 +5,10 @@ read still tells a missing word (404) from a token that no longer counts (401)."
 from typing import Any
 
 from conftest import WORD_NOT_FOUND, assert_401, make_review, make_word
+from tortoise.transactions import in_transaction
 
 import vocab
-from models import User, Word
+from models import Card, User, Word
 
 
 def fields_of(user: User) -> dict[str, Any]:
@@ -84,3 +85,25 @@ async def test_newest_page_is_the_orm_query(client, auth, other_auth):
     page = await vocab.NEWEST_PAGE.rows(auth.id, 3, 3)
     assert [row["word"] for row in page] == ["word 3", "word 2", "word 1"]
     assert {row["user__word_count"] for row in page} == {7}
+
+
+def card_fields(card: Any) -> dict[str, Any]:
+    """Every stored field of a card, and of the word read along with it."""
+    fields = {name: getattr(card, name) for name in card._meta.db_fields}
+    return fields | {f"word.{name}": getattr(card.word, name) for name in Word._meta.db_fields}
+
+
+async def test_cards_for_update_is_the_orm_query(client, auth, other_auth):
+    word = await make_word(client, auth.headers, reverse=True, tags=["x"])
+    await make_review(client, auth.headers, word["id"], rating="again")
+    single = await make_word(client, auth.headers, word="single")
+    cases = [(word["id"], auth.id), (single["id"], auth.id), (word["id"], other_auth.id)]
+    for word_id, user_id in cases:
+        async with in_transaction():
+            prepared = await vocab.CARDS_FOR_UPDATE.objects(word_id, user_id)
+            query = Card.filter(word_id=word_id, user_id=user_id).select_related("word")
+            orm = await query.order_by("id").select_for_update(of=("cards",))
+        assert [card_fields(c) for c in prepared] == [card_fields(c) for c in orm]
+    cards = await vocab.CARDS_FOR_UPDATE.objects(word["id"], auth.id)
+    assert [c.direction for c in cards] == ["forward", "reverse"]
+    assert cards[0].reps == 1 and cards[0].word.word == "serendipity"
