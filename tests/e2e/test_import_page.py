@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .test_cards_page import go, learner, sign_in
+
 try:
     from playwright.sync_api import Page, Route, expect
 except ImportError:
@@ -17,23 +19,14 @@ except ImportError:
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "correct horse battery staple"
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anki"
 
 
 def sign_up(page: Page, api: httpx.Client, email: str) -> None:
-    assert api.post("/auth/register", json={"email": email, "password": PASSWORD}).is_success
-    page.goto("/")
-    form = page.locator("#signin-form")
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Words", level=1)).to_be_visible()
-
-
-def go(page: Page, link: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
-    expect(page.get_by_role("heading", name=link, level=1)).to_be_visible()
+    """Register through the API, then sign in on the page."""
+    learner(api, email)
+    sign_in(page, email)
 
 
 def test_import_anki_package_shows_progress_then_the_result(

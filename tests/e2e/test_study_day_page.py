@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .test_cards_page import FERNWEH, HYGGE, go, learner, sign_in
+
 try:
     from playwright.sync_api import Page, expect
 except ImportError:
@@ -20,9 +22,6 @@ except ImportError:
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "correct horse battery staple"
-FERNWEH = {"word": "Fernweh", "definition": "longing for faraway places", "language": "de"}
-HYGGE = {"word": "Hygge", "definition": "a cosy, contented mood", "language": "da"}
 #: A fake of the browser's speech synthesis with a German voice only: headless Chromium has no
 #: voices, and a real one would make noise. What is said is kept in `window.spoken`.
 FAKE_SPEECH = """
@@ -34,31 +33,6 @@ FAKE_SPEECH = """
   } });
   window.SpeechSynthesisUtterance = class { constructor(text) { this.text = text; } };
 """
-
-
-def learner(api: httpx.Client, email: str, *words: dict) -> dict[str, str]:
-    """Register a learner with these words through the API; returns their auth header."""
-    assert api.post("/auth/register", json={"email": email, "password": PASSWORD}).is_success
-    tokens = api.post("/auth/token", data={"username": email, "password": PASSWORD}).json()
-    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-    for word in words:
-        r = api.post("/words", json=word, headers=headers)
-        assert r.status_code == 201, r.text
-    return headers
-
-
-def sign_in(page: Page, email: str) -> None:
-    page.goto("/")
-    form = page.locator("#signin-form")
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Words", level=1)).to_be_visible()
-
-
-def go(page: Page, link: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
-    expect(page.get_by_role("heading", name=link, level=1)).to_be_visible()
 
 
 def database(server) -> Path:
