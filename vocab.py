@@ -536,7 +536,9 @@ class PreparedQuery:
         self.slots: list[int | None] = []
         self.converters: list[tuple[str, Callable[[Any], Any]]] = []
         self.model: type[Any] = Model
-        self.executor: dict[str, Any] = {}
+        # What a model query's executor needs to make its objects (see `objects`).
+        self.select_related_idx: list[Any] = []
+        self.custom_fields: list[str] = []
 
     def prepare(self) -> None:
         """Have the ORM build the SQL (once the database is open: it depends on the dialect)."""
@@ -547,11 +549,9 @@ class PreparedQuery:
         self.sql, self.parameters = query.query.get_parameterized_sql()
         self.slots = [arguments.index(p) if p in arguments else None for p in self.parameters]
         self.model = query.model
-        if isinstance(query, QuerySet):  # what its executor needs to make the objects
-            self.executor = {
-                "select_related_idx": query._select_related_idx,
-                "custom_fields": list(query._annotations),
-            }
+        if isinstance(query, QuerySet):
+            self.select_related_idx = query._select_related_idx
+            self.custom_fields = list(query._annotations)
         if isinstance(query, ValuesQuery):  # as its _execute converts (a lambda: "as it is")
             resolve = partial(query.resolve_to_python_value, self.model)
             converters = [(a, resolve(f)) for a, f in query._fields_for_select.items()]
@@ -592,10 +592,11 @@ class PreparedQuery:
         makes them."""
         parameters = self.bind(arguments)
         db = self.model._choose_db()
-        select_related_idx, custom_fields = self.executor.values()
-        executor = db.executor_class(model=self.model, db=db, select_related_idx=select_related_idx)
+        executor = db.executor_class(
+            model=self.model, db=db, select_related_idx=self.select_related_idx
+        )
         objects: list[Any] = await executor.execute_select(
-            self.sql, parameters, custom_fields=custom_fields
+            self.sql, parameters, custom_fields=self.custom_fields
         )
         return objects
 
