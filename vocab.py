@@ -18,6 +18,7 @@ import gc
 import hashlib
 import hmac
 import html
+import inspect
 import io
 import ipaddress
 import json
@@ -53,11 +54,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache, lru_cache, partial
-from itertools import chain, groupby, repeat
+from itertools import chain, count, groupby, repeat
 from pathlib import Path
 from time import perf_counter
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar, get_origin
 from zoneinfo import ZoneInfo, available_timezones
 
 import asyncpg
@@ -513,6 +514,16 @@ def database_unavailable(exc: BaseException) -> BaseException | None:
     return None
 
 
+@dataclass
+class Statement:
+    """The SQL the ORM built for a PreparedQuery (for one length of each list argument), and
+    where each argument goes in its parameters."""
+
+    sql: str
+    parameters: list[Any]
+    slots: list[int | None]  # per parameter: the (flattened) argument it takes, or a constant
+
+
 class PreparedQuery:
     """An ORM query whose SQL Tortoise builds once, then runs with new values each time.
 
@@ -521,33 +532,48 @@ class PreparedQuery:
     ORM builds the query from `build` once, with stand-in values for its arguments; each run
     passes the arguments in place of the stand-ins and converts the columns as the ORM's own
     `values()` would, so the rows are exactly the ORM query's (tests compare the two on both
-    databases). For hot paths only: a query whose shape varies (filters, sorting) is the
-    ORM's to build each time."""
-
-    #: Integers that no constant of these queries equals (they are valid ids, offsets and
-    #: limits, which the ORM checks): where one lands in the SQL's parameters is where that
-    #: argument goes.
-    STAND_INS = (1_987_654_321, 1_987_654_322, 1_987_654_323)
+    databases). An argument is an integer (an id, an offset, a limit) unless `build` says
+    it is a `datetime` or a `list[int]` (ids for `__in`: SQL is built once per list length).
+    For hot paths only: a query whose shape varies (filters, sorting) is the ORM's to build
+    each time."""
 
     def __init__(self, build: Callable[..., Any]) -> None:
         self.build = build
-        self.sql = ""
-        self.parameters: list[Any] = []
-        self.slots: list[int | None] = []
+        kinds = [p.annotation for p in inspect.signature(build).parameters.values()]
+        self.is_list = [get_origin(kind) is list for kind in kinds]
+        self.is_datetime = [kind is datetime for kind in kinds]
+        self.has_lists = any(self.is_list)
+        self.statements: dict[tuple[int, ...], Statement] = {}
         self.converters: list[tuple[str, Callable[[Any], Any]]] = []
         self.model: type[Any] = Model
         # What a model query's executor needs to make its objects (see `objects`).
         self.select_related_idx: list[Any] = []
         self.custom_fields: list[str] = []
 
-    def prepare(self) -> None:
-        """Have the ORM build the SQL (once the database is open: it depends on the dialect)."""
-        arguments = self.STAND_INS[: self.build.__code__.co_argcount]
+    @staticmethod
+    def stand_in(number: int, is_datetime: bool) -> Any:
+        """The `number`th stand-in: a value that no constant of these queries equals (a valid
+        id, offset or limit, or an instant, which the ORM checks), so that where it lands in
+        the SQL's parameters is where that argument goes."""
+        if is_datetime:
+            return datetime(1987, 6, 5, 4, 3, 2, number, tzinfo=UTC)
+        return 1_987_654_321 + number
+
+    def prepare(self, lengths: tuple[int, ...]) -> Statement:
+        """Have the ORM build the SQL for these lengths of the list arguments (once the
+        database is open: it depends on the dialect)."""
+        numbers, lists = count(), iter(lengths)
+        arguments = [
+            [self.stand_in(next(numbers), False) for _ in range(next(lists))]
+            if is_list
+            else self.stand_in(next(numbers), is_datetime)
+            for is_list, is_datetime in zip(self.is_list, self.is_datetime, strict=True)
+        ]
         query = self.build(*arguments)
         query._choose_db_if_not_chosen()
         query._make_query()
-        self.sql, self.parameters = query.query.get_parameterized_sql()
-        self.slots = [arguments.index(p) if p in arguments else None for p in self.parameters]
+        sql, parameters = query.query.get_parameterized_sql()
+        place = {value: n for n, value in enumerate(self.flatten(arguments))}
         self.model = query.model
         if isinstance(query, QuerySet):
             self.select_related_idx = query._select_related_idx
@@ -556,6 +582,17 @@ class PreparedQuery:
             resolve = partial(query.resolve_to_python_value, self.model)
             converters = [(a, resolve(f)) for a, f in query._fields_for_select.items()]
             self.converters = [(a, f) for a, f in converters if self.converts(f)]
+        slots = [place.get(p) if isinstance(p, int | datetime) else None for p in parameters]
+        return Statement(sql, parameters, slots)
+
+    def flatten(self, arguments: Sequence[Any]) -> list[Any]:
+        """The arguments with each list's items in its place."""
+        if not self.has_lists:
+            return list(arguments)
+        flat: list[Any] = []
+        for argument, is_list in zip(arguments, self.is_list, strict=True):
+            flat.extend(argument) if is_list else flat.append(argument)
+        return flat
 
     @staticmethod
     def converts(convert: Callable[[Any], Any]) -> bool:
@@ -568,20 +605,27 @@ class PreparedQuery:
         field = getattr(convert, "__self__", None)
         return DIALECT != "postgres" or not isinstance(field, DatetimeField | CharEnumFieldInstance)
 
-    def bind(self, arguments: tuple[Any, ...]) -> list[Any]:
-        """The SQL's parameters for one run."""
-        if not self.sql:
-            self.prepare()
-        return [
-            p if s is None else arguments[s]
-            for s, p in zip(self.slots, self.parameters, strict=True)
+    def bind(self, arguments: tuple[Any, ...]) -> tuple[str, list[Any]]:
+        """The SQL and its parameters for one run."""
+        lengths = (
+            tuple(len(a) for a, is_list in zip(arguments, self.is_list, strict=True) if is_list)
+            if self.has_lists
+            else ()
+        )
+        statement = self.statements.get(lengths)
+        if statement is None:
+            statement = self.statements[lengths] = self.prepare(lengths)
+        flat = self.flatten(arguments)
+        return statement.sql, [
+            p if s is None else flat[s]
+            for s, p in zip(statement.slots, statement.parameters, strict=True)
         ]
 
     async def rows(self, *arguments: Any) -> list[dict[str, Any]]:
         """Run a `values()` query: its rows, as the ORM would return them."""
-        parameters = self.bind(arguments)
+        sql, parameters = self.bind(arguments)
         rows: list[dict[str, Any]]
-        rows = await self.model._choose_db().execute_query_dict(self.sql, parameters)
+        rows = await self.model._choose_db().execute_query_dict(sql, parameters)
         for row in rows:
             for column, convert in self.converters:
                 row[column] = convert(row[column])
@@ -590,13 +634,13 @@ class PreparedQuery:
     async def objects(self, *arguments: Any) -> list[Any]:
         """Run a model query: its objects (and those it selects along), as its own executor
         makes them."""
-        parameters = self.bind(arguments)
+        sql, parameters = self.bind(arguments)
         db = self.model._choose_db()
         executor = db.executor_class(
             model=self.model, db=db, select_related_idx=self.select_related_idx
         )
         objects: list[Any] = await executor.execute_select(
-            self.sql, parameters, custom_fields=self.custom_fields
+            sql, parameters, custom_fields=self.custom_fields
         )
         return objects
 
@@ -3173,9 +3217,44 @@ async def streak_days(user: User, days: StudyDays, today: date) -> int:
     return streak
 
 
+def reviews_since(user_id: int, start: datetime) -> ValuesQuery[Literal[False]]:
+    """The user's reviews since `start`, counted by their card's state before them."""
+    reviews = Review.filter(user_id=user_id, reviewed_at__gte=start)
+    return reviews.annotate(n=Count("id")).group_by("state_before").values("state_before", "n")
+
+
+def due_count(user_id: int, now: datetime) -> ValuesQuery[Literal[False]]:
+    """How many of the user's cards are due now."""
+    return due_cards(user_id, now).annotate(n=Count("id")).values("n")
+
+
+def due_reviews(user_id: int, now: datetime, limit: int) -> QuerySet[Card]:
+    """The first cards seen before that are due now, most overdue first."""
+    due = studied_cards(user_id).filter(due_at__lte=now, state__not=State.NEW)
+    return due.order_by("due_at", "id").limit(limit)
+
+
+def first_new_cards(user_id: int, limit: int) -> QuerySet[Card]:
+    """The first new cards, oldest word first."""
+    return studied_cards(user_id).filter(state=State.NEW).order_by("due_at", "id").limit(limit)
+
+
+def words_by_id(user_id: int, word_ids: list[int]) -> ValuesQuery[Literal[False]]:
+    """The user's words of these ids, joined with their cards (WORD_AND_CARD)."""
+    return Word.filter(id__in=word_ids, user_id=user_id).values(*WORD_AND_CARD)
+
+
+#: The study queue's queries, built once: every study screen runs them all.
+REVIEWS_SINCE = PreparedQuery(reviews_since)
+DUE_COUNT = PreparedQuery(due_count)
+DUE_REVIEWS = PreparedQuery(due_reviews)
+FIRST_NEW_CARDS = PreparedQuery(first_new_cards)
+WORDS_BY_ID = PreparedQuery(words_by_id)
+
+
 async def reviews_today(user: User, start: datetime) -> tuple[int, int]:
     """This study day's reviews so far: of new cards (their first), and of cards seen before."""
-    counts = await count_by(Review.filter(user_id=user.id, reviewed_at__gte=start), "state_before")
+    counts = {row["state_before"]: row["n"] for row in await REVIEWS_SINCE.rows(user.id, start)}
     first = counts.pop(State.NEW, 0)
     return first, sum(counts.values())
 
@@ -3245,26 +3324,14 @@ async def read_study_queue(
     )
     new_left = max(0, user.new_per_day - new_done)
     reviews_left = max(0, user.reviews_per_day - reviews_done)
-    due_total = await due_cards(user.id, now).count()
+    [due] = await DUE_COUNT.rows(user.id, now)
     picked = (
-        await studied_cards(user.id)
-        .filter(due_at__lte=now, state__not=State.NEW)
-        .order_by("due_at", "id")
-        .limit(min(limit, reviews_left))
-        if reviews_left
-        else []
+        await DUE_REVIEWS.objects(user.id, now, min(limit, reviews_left)) if reviews_left else []
     )
     if len(picked) < limit and new_left:
-        picked += (
-            await studied_cards(user.id)
-            .filter(state=State.NEW)
-            .order_by("due_at", "id")
-            .limit(min(limit - len(picked), new_left))
-        )
-    word_ids = {card.word_id for card in picked}
-    words = words_of_rows(
-        await Word.filter(id__in=word_ids, user_id=user.id).values(*WORD_AND_CARD)
-    )
+        picked += await FIRST_NEW_CARDS.objects(user.id, min(limit - len(picked), new_left))
+    word_ids = list({card.word_id: None for card in picked})
+    words = words_of_rows(await WORDS_BY_ID.rows(user.id, word_ids)) if word_ids else {}
     curve = ForgettingCurve.of(user)
     rules = scheduler(user.desired_retention, fsrs_parameters(user))
     items = [
@@ -3276,7 +3343,7 @@ async def read_study_queue(
     return json_response(
         {
             "items": items,
-            "due_total": due_total,
+            "due_total": due["n"],
             "new_left_today": new_left,
             "reviews_left_today": reviews_left,
         }

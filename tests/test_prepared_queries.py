@@ -2,6 +2,7 @@
 ORM's own query returns, on whichever database the suite runs, and the one-round-trip word
 read still tells a missing word (404) from a token that no longer counts (401)."""
 
+from datetime import timedelta
 from typing import Any
 
 from conftest import WORD_NOT_FOUND, assert_401, make_review, make_word
@@ -107,3 +108,58 @@ async def test_cards_for_update_is_the_orm_query(client, auth, other_auth):
     cards = await vocab.CARDS_FOR_UPDATE.objects(word["id"], auth.id)
     assert [c.direction for c in cards] == ["forward", "reverse"]
     assert cards[0].reps == 1 and cards[0].word.word == "serendipity"
+
+
+def stored_fields(card: Card) -> dict[str, Any]:
+    """Every stored field of a card."""
+    return {name: getattr(card, name) for name in Card._meta.db_fields}
+
+
+async def test_study_queue_queries_are_the_orm_queries(client, auth, other_auth):
+    words = [
+        await make_word(client, auth.headers, word=f"word {n}", reverse=n % 3 == 0)
+        for n in range(8)
+    ]
+    await make_word(client, other_auth.headers, word="not alice's")
+    for word in words[:5]:
+        await make_review(client, auth.headers, word["id"], rating="again")
+    await make_review(client, auth.headers, words[0]["id"], rating="easy", direction="reverse")
+    r = await client.patch(
+        f"/words/{words[1]['id']}", headers=auth.headers, json={"suspended": True}
+    )
+    assert r.status_code == 200, r.text
+    # Spread the reviewed cards' due dates over the days around now.
+    now = vocab.utcnow()
+    for n, card in enumerate(await Card.filter(user_id=auth.id, reps__gt=0).order_by("id")):
+        await Card.filter(id=card.id).update(due_at=now + timedelta(days=n - 3))
+    ids = [word["id"] for word in words]
+    for user_id in (auth.id, other_auth.id, other_auth.id + 1000):
+        for moment in (now - timedelta(days=5), now, now + timedelta(days=1, hours=3)):
+            prepared = await vocab.REVIEWS_SINCE.rows(user_id, moment)
+            orm = await vocab.reviews_since(user_id, moment)
+            key = lambda row: row["state_before"]  # noqa: E731 (the order is the database's)
+            assert sorted(prepared, key=key) == sorted(orm, key=key)
+            assert await vocab.DUE_COUNT.rows(user_id, moment) == await vocab.due_count(
+                user_id, moment
+            )
+            for limit in (1, 2, 20):
+                cards = await vocab.DUE_REVIEWS.objects(user_id, moment, limit)
+                orm_cards = await vocab.due_reviews(user_id, moment, limit)
+                assert [stored_fields(c) for c in cards] == [stored_fields(c) for c in orm_cards]
+                cards = await vocab.FIRST_NEW_CARDS.objects(user_id, limit)
+                orm_cards = await vocab.first_new_cards(user_id, limit)
+                assert [stored_fields(c) for c in cards] == [stored_fields(c) for c in orm_cards]
+        # A list argument: the SQL is built for each length, and each gives the ORM's rows.
+        for word_ids in ([], ids[:1], ids[2:5], [*ids, ids[0] + 1000], ids[::-1][:3]):
+            prepared = await vocab.WORDS_BY_ID.rows(user_id, word_ids)
+            orm = await vocab.words_by_id(user_id, word_ids)
+            key = lambda row: (row["id"], row["cards__direction"])  # noqa: E731
+            assert sorted(prepared, key=key) == sorted(orm, key=key)
+    assert {(0,), (1,), (3,), (9,)} <= set(vocab.WORDS_BY_ID.statements)
+    # The figures the study queue shows, from the prepared queries.
+    [due] = await vocab.DUE_COUNT.rows(auth.id, now)
+    # Due by now: 3 reviewed cards (of the first four by id, less the suspended word's), and
+    # the 5 new ones (words 5 to 7 forward, and the reverse cards of words 3 and 6).
+    assert due["n"] == 3 + 5
+    rows = await vocab.REVIEWS_SINCE.rows(auth.id, now - timedelta(days=1))
+    assert {row["state_before"]: row["n"] for row in rows} == {"new": 6}
