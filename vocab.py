@@ -631,6 +631,11 @@ class PreparedQuery:
                 row[column] = convert(row[column])
         return rows
 
+    async def execute(self, *arguments: Any) -> None:
+        """Run an update."""
+        sql, parameters = self.bind(arguments)
+        await self.model._choose_db(for_write=True).execute_query(sql, parameters)
+
     async def objects(self, *arguments: Any) -> list[Any]:
         """Run a model query: its objects (and those it selects along), as its own executor
         makes them."""
@@ -755,9 +760,11 @@ def not_found(thing: str) -> HTTPException:
 
 @asynccontextmanager
 async def conflict_as_409(detail: str) -> AsyncIterator[None]:
-    """Turn a unique-constraint violation into 409 with a fixed message (never the SQL)."""
+    """Turn a unique-constraint violation into 409 with a fixed message (never the SQL), in
+    a transaction of its own."""
     try:
-        # A savepoint, so a violation does not poison an enclosing PostgreSQL transaction.
+        # A savepoint inside another, so a violation does not poison an enclosing PostgreSQL
+        # transaction.
         async with in_transaction():
             yield
     except IntegrityError:
@@ -1093,7 +1100,7 @@ class Idempotent:
     scope_of: Callable[[Request, bytes], tuple[str, int | None] | None]
     atomic: bool = True
 
-    def __call__(
+    async def __call__(  # async: FastAPI runs a plain function on a thread
         self,
         key: Annotated[
             str | None,
@@ -2605,11 +2612,17 @@ async def update_cards(word: Word) -> list[Card]:
     return list(cards.values())
 
 
+#: Built once: every word added or deleted runs it.
+ADD_TO_WORD_COUNT = PreparedQuery(
+    lambda user_id, change: User.filter(id=user_id).update(word_count=F("word_count") + change)
+)
+
+
 async def add_to_word_count(user: User, change: int) -> None:
     """Keep the user's word count in step with an insert or delete (call it in the same
     transaction)."""
     if change:
-        await User.filter(id=user.id).update(word_count=F("word_count") + change)
+        await ADD_TO_WORD_COUNT.execute(user.id, change)
 
 
 words_router = APIRouter(
@@ -2686,9 +2699,10 @@ async def create_word(body: WordCreate, user: CurrentUser, response: Response) -
     if fields["reverse"] is None:
         fields["reverse"] = user.reverse_cards
     word = Word(user_id=user.id, **fields)
-    async with in_transaction():
-        async with conflict_as_409(WORD_CONFLICT):
-            await word.save()
+    # One transaction, which a duplicate (the word's INSERT) rolls back whole as 409: no
+    # savepoint around the INSERT alone, since nothing goes on after a violation.
+    async with conflict_as_409(WORD_CONFLICT):
+        await word.save()
         cards = new_cards(word)
         await Card.bulk_create(cards)
         await add_to_word_count(user, 1)

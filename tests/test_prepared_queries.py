@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from conftest import WORD_NOT_FOUND, assert_401, make_review, make_word
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 import vocab
@@ -163,3 +164,17 @@ async def test_study_queue_queries_are_the_orm_queries(client, auth, other_auth)
     assert due["n"] == 3 + 5
     rows = await vocab.REVIEWS_SINCE.rows(auth.id, now - timedelta(days=1))
     assert {row["state_before"]: row["n"] for row in rows} == {"new": 6}
+
+
+async def test_add_to_word_count_is_the_orm_update(client, auth, other_auth):
+    await make_word(client, auth.headers, word="one")
+    await make_word(client, auth.headers, word="two")
+    for change in (3, -1, 1_000):
+        await vocab.ADD_TO_WORD_COUNT.execute(auth.id, change)
+        await User.filter(id=other_auth.id).update(word_count=F("word_count") + change)
+    counts = dict(
+        await User.filter(id__in=[auth.id, other_auth.id]).values_list("id", "word_count")
+    )
+    assert counts == {auth.id: 2 + 1_002, other_auth.id: 1_002}
+    await vocab.ADD_TO_WORD_COUNT.execute(other_auth.id + 1000, 5)  # no such user: no change
+    assert await User.filter(word_count=1_002).count() == 1
