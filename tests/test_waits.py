@@ -277,6 +277,84 @@ async def test_connection_from_a_full_pool_is_waited_for_database_timeout(postgr
     assert (await postgres.execute_query("SELECT 1"))[0] == 1
 
 
+async def test_turns_go_to_waits_in_the_order_they_came_even_past_a_newcomer():
+    turns, served = vocab.Turns(1), []
+    await turns.take(1)
+
+    async def wait(name: str) -> None:
+        await turns.take(1)
+        served.append(name)
+        await asyncio.sleep(0.01)
+        turns.give()
+
+    first = [asyncio.create_task(wait(name)) for name in ("a", "b")]
+    await asyncio.sleep(0)  # both wait now
+    turns.give()  # to "a", which has not run yet: a newcomer must not take it
+    late = asyncio.create_task(wait("newcomer"))
+    await asyncio.gather(*first, late)
+    assert served == ["a", "b", "newcomer"]
+    assert turns.free == 1 and not turns.waiting
+
+
+async def test_a_wait_for_a_turn_ends_at_its_timeout_and_the_others_keep_their_place():
+    turns = vocab.Turns(1)
+    await turns.take(None)
+    started = monotonic()
+    short = asyncio.create_task(turns.take(0.1))
+    long = asyncio.create_task(turns.take(5))
+    with pytest.raises(TimeoutError):
+        await short
+    assert 0.1 <= monotonic() - started < 0.5
+    turns.give()  # the timed-out wait is gone: the turn goes to the next
+    await asyncio.wait_for(long, 1)
+    assert turns.free == 0 and not turns.waiting
+
+
+async def test_a_cancelled_wait_takes_no_turn_and_one_handed_over_is_passed_on():
+    turns = vocab.Turns(1)
+    await turns.take(1)
+    cancelled = asyncio.create_task(turns.take(1))
+    handed = asyncio.create_task(turns.take(1))
+    last = asyncio.create_task(turns.take(1))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    turns.give()  # to `handed` (the cancelled one is skipped), which is cancelled before it runs
+    handed.cancel()
+    await asyncio.wait_for(last, 1)  # `handed` passed its turn on
+    assert cancelled.cancelled() and handed.cancelled()
+    turns.give()
+    assert turns.free == 1
+
+
+@pytest.mark.parametrize(
+    "postgres", [{"minsize": 1, "maxsize": 1, "reset": vocab.keep_session}], indirect=True
+)
+@postgres_only
+async def test_pool_gives_connections_in_the_order_they_were_asked_for(postgres):
+    pool = postgres._pool
+
+    async def query(name: str, served: list[str]) -> None:
+        async with pool.acquire() as connection:
+            served.append(name)
+            await connection.fetchval("SELECT 1")
+
+    # The connection is given back, and a newcomer asks for one a few turns of the event
+    # loop later, before or after "a" has run: asyncpg's queue alone gives it the connection
+    # when it asks before "a" runs, and "a" waits again, behind everyone.
+    for turns in range(8):
+        served: list[str] = []
+        connection = await pool.acquire()  # the pool's only connection
+        waiting = [asyncio.create_task(query(name, served)) for name in ("a", "b")]
+        await asyncio.sleep(0.01)
+        release = asyncio.ensure_future(pool.release(connection))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        newcomer = asyncio.create_task(query("newcomer", served))
+        await asyncio.gather(release, newcomer, *waiting)
+        assert served == ["a", "b", "newcomer"], f"asked {turns} turns after the release"
+
+
 def test_database_connection_bounds_every_wait_on_postgres(monkeypatch):
     monkeypatch.setattr(vocab.settings, "DATABASE_URL", "postgres://u@db:5432/vocab")
     monkeypatch.setattr(vocab.settings, "DATABASE_TIMEOUT_SECONDS", 4.0)
