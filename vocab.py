@@ -3069,9 +3069,20 @@ def preview(card: Card, rules: fsrs.Scheduler, now: datetime) -> dict[str, dict[
     return shown
 
 
+class FsrsCard(fsrs.Card):
+    """FSRS' card, copied the quick way: `review_card` copies its card first, and the generic
+    `copy` (through the pickle protocol) was a sixth of a preview's cost. The copy is the
+    same: every attribute, shallow."""
+
+    def __copy__(self) -> Self:
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        return copied
+
+
 def card_of(card: Card) -> fsrs.Card:
     """A card's schedule as an FSRS card."""
-    return fsrs.Card(
+    return FsrsCard(
         card_id=card.id,
         state=FSRS_STATE[card.state],
         step=0 if card.state == State.NEW else card.step,

@@ -6,12 +6,15 @@ daily study", "Study queue with daily limits and previews" and "Statistics over 
 Every test runs on the frozen `clock` (START, noon UTC on 2024-03-10) and moves it itself.
 """
 
+import copy
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import fsrs
 import pytest
 from conftest import START, Clock, assert_401, make_review, make_word, ts
 
+import vocab
 from models import Card, Review, State, User
 
 DEFAULT_SETTINGS = {
@@ -323,6 +326,28 @@ async def test_rating_lands_exactly_on_its_preview(client, auth, clock, state, r
     assert preview["interval_seconds"] == round((ts(preview["due_at"]) - clock.now).total_seconds())
     card = await Card.get(word_id=word["id"], direction="forward")
     assert card.due_at == ts(preview["due_at"])
+
+
+def test_fsrs_cards_copy_the_quick_way_and_schedule_as_fsrs_own_cards_do():
+    fields = {
+        "card_id": 7,
+        "state": fsrs.State.Review,
+        "step": None,
+        "stability": 3.5,
+        "difficulty": 6.1,
+        "due": START,
+        "last_review": START - timedelta(days=3),
+    }
+    card, plain = vocab.FsrsCard(**fields), fsrs.Card(**fields)
+    copied = copy.copy(card)
+    assert type(copied) is vocab.FsrsCard and copied is not card
+    assert vars(copied) == vars(copy.copy(plain)) == vars(plain)
+    rules = vocab.scheduler(0.9)
+    for rating in fsrs.Rating:
+        ours, _ = rules.review_card(card, rating, review_datetime=START)
+        theirs, _ = rules.review_card(plain, rating, review_datetime=START)
+        assert vars(ours) == vars(theirs)
+    assert vars(card) == vars(plain)  # reviewing changed a copy, not the card
 
 
 async def test_reverse_card_previews_are_its_own(client, auth, clock):
