@@ -431,10 +431,13 @@ class PostgresPool(asyncpg.Pool):
         return super().acquire(timeout=timeout)
 
     async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's)
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         await self.turns.take(timeout)
         try:
-            # With a turn a connection is free; making one anew is bounded by connect's timeout.
-            connection = await super()._acquire(None)
+            # With a turn a connection is free, but it may have to be made anew (after an
+            # outage): that counts against the same deadline.
+            async with asyncio.timeout_at(deadline):
+                connection = await super()._acquire(None)
         except BaseException:
             self.turns.give()
             raise
