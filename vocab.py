@@ -359,8 +359,9 @@ class Turns:
     timeout raises TimeoutError.
 
     One timer serves all the waits, set for the earliest deadline (asyncio's Semaphore is
-    fair too, but bounding each wait with asyncio.timeout cost a fourteenth of a single-word
-    read's CPU: a timer made and cancelled per wait, where waits nearly always end first)."""
+    fair too, but bounding each wait with asyncio.timeout, a timer made and cancelled per
+    wait while it is suspended, cost a twentieth of a single-word read's CPU: 0.515 against
+    0.49 ms)."""
 
     def __init__(self, count: int) -> None:
         self.free = count
